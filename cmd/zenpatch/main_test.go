@@ -1,0 +1,261 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){"zenpatch": main})
+}
+
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	abs, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
+}
+
+// TestScripts runs testdata/script/*.txtar against the real binary.
+func TestScripts(t *testing.T) {
+	root := repoRoot(t)
+	testscript.Run(t, testscript.Params{
+		Dir:                 filepath.Join(root, "testdata", "script"),
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+		UpdateScripts:       os.Getenv("UPDATE_SCRIPTS") != "",
+		Setup: func(e *testscript.Env) error {
+			e.Setenv("FIXTURES", filepath.Join(root, "testdata", "installs"))
+			e.Setenv("ZENPATCH_NO_RPM", "1")
+			e.Setenv("NO_COLOR", "")
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"fixture":   cmdFixture,
+			"code":      cmdCode,
+			"snapshot":  cmdSnapshot,
+			"unchanged": cmdUnchanged,
+			"roundtrip": cmdRoundtrip,
+			"shsyntax":  cmdShSyntax,
+			"crashtest": cmdCrashtest,
+		},
+	})
+}
+
+// fixture NAME DIR: copy testdata/installs/NAME to DIR, keeping modes.
+func cmdFixture(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: fixture NAME DIR")
+	}
+	src := filepath.Join(ts.Getenv("FIXTURES"), args[0])
+	ts.Check(copyTree(src, ts.MkAbs(args[1])))
+}
+
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		out := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(out, 0o755)
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(out, data, info.Mode().Perm())
+	})
+}
+
+// code N PROG ARGS...: run PROG and require exit code N exactly.
+func cmdCode(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 {
+		ts.Fatalf("usage: code N PROG [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("%s: %v", args[1], err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited %d, want %d", strings.Join(args[1:], " "), got, want)
+	}
+}
+
+// treeDigest lists every file under dir with its mode and sha256.
+func treeDigest(dir string) (string, error) {
+	var lines []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		info, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			lines = append(lines, fmt.Sprintf("%s/ %v", rel, info.Mode()))
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		h := sha256.Sum256(data)
+		lines = append(lines, fmt.Sprintf("%s %v %s", rel, info.Mode(), hex.EncodeToString(h[:])))
+		return nil
+	})
+	sort.Strings(lines)
+	return strings.Join(lines, "\n"), err
+}
+
+// snapshot DIR: remember DIR's tree; unchanged DIR: require it identical
+// (every file's bytes and mode, no file added or removed).
+func cmdSnapshot(ts *testscript.TestScript, neg bool, args []string) {
+	d, err := treeDigest(ts.MkAbs(args[0]))
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(".snapshot-"+strings.ReplaceAll(args[0], "/", "_")), []byte(d), 0o644))
+}
+
+func cmdUnchanged(ts *testscript.TestScript, neg bool, args []string) {
+	want, err := os.ReadFile(ts.MkAbs(".snapshot-" + strings.ReplaceAll(args[0], "/", "_")))
+	ts.Check(err)
+	got, err := treeDigest(ts.MkAbs(args[0]))
+	ts.Check(err)
+	if got != string(want) {
+		ts.Fatalf("%s changed:\nbefore:\n%s\nafter:\n%s", args[0], want, got)
+	}
+}
+
+// shsyntax FILE: the shell accepts FILE (sh -n).
+func cmdShSyntax(ts *testscript.TestScript, neg bool, args []string) {
+	out, err := exec.Command("sh", "-n", ts.MkAbs(args[0])).CombinedOutput()
+	if err != nil {
+		ts.Fatalf("sh -n %s: %v\n%s", args[0], err, out)
+	}
+}
+
+// roundtrip FIXTURE: diff → apply → diff says nothing → apply again is a
+// no-op → revert gives the original bytes, on a copy of FIXTURE.
+func cmdRoundtrip(ts *testscript.TestScript, neg bool, args []string) {
+	name := args[0]
+	dir := ts.MkAbs("rt-" + name)
+	ts.Check(copyTree(filepath.Join(ts.Getenv("FIXTURES"), name), dir))
+	orig, err := os.ReadFile(filepath.Join(dir, "bin/zopectl"))
+	ts.Check(err)
+	run := func(want int, a ...string) {
+		cmdCode(ts, false, append([]string{strconv.Itoa(want), "zenpatch"}, append(a, "--zenhome", dir)...))
+	}
+	run(2, "diff", "--zopes", "3")
+	run(0, "apply", "--zopes", "3")
+	after, err := treeDigest(dir)
+	ts.Check(err)
+	cmdShSyntax(ts, false, []string{filepath.Join(dir, "bin/zopectl")})
+	run(0, "diff")
+	run(0, "apply")
+	again, err := treeDigest(dir)
+	ts.Check(err)
+	if again != after {
+		ts.Fatalf("%s: second apply changed files", name)
+	}
+	run(0, "revert")
+	back, err := os.ReadFile(filepath.Join(dir, "bin/zopectl"))
+	ts.Check(err)
+	if string(back) != string(orig) {
+		ts.Fatalf("%s: revert did not give the original bytes", name)
+	}
+	run(2, "diff")
+}
+
+// crashtest FIXTURE: for N = 1, 2, …: on a fresh copy, 'zenpatch apply' is
+// killed (SIGKILL) after its Nth durable step; every file must then hold
+// its old or its new bytes, and a plain 'apply' must converge to the same
+// tree as an apply that was never interrupted. Stops when N exceeds the
+// steps of a whole apply.
+func cmdCrashtest(ts *testscript.TestScript, neg bool, args []string) {
+	name := args[0]
+	ref := ts.MkAbs("crash-ref")
+	ts.Check(copyTree(filepath.Join(ts.Getenv("FIXTURES"), name), ref))
+	origZopectl, err := os.ReadFile(filepath.Join(ref, "bin/zopectl"))
+	ts.Check(err)
+	ts.Check(ts.Exec("zenpatch", "apply", "--zopes", "3", "--zenhome", ref))
+	newZopectl, err := os.ReadFile(filepath.Join(ref, "bin/zopectl"))
+	ts.Check(err)
+	kills := 0
+	for n := 1; n < 50; n++ {
+		dir := ts.MkAbs(fmt.Sprintf("crash-%d", n))
+		ts.Check(copyTree(filepath.Join(ts.Getenv("FIXTURES"), name), dir))
+		ts.Setenv("ZENPATCH_TEST_CRASH_AT", strconv.Itoa(n))
+		err := ts.Exec("zenpatch", "apply", "--zopes", "3", "--zenhome", dir)
+		ts.Setenv("ZENPATCH_TEST_CRASH_AT", "")
+		if err == nil {
+			break // fewer steps than n: the apply finished
+		}
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != -1 {
+			ts.Fatalf("step %d: apply failed instead of being killed: %v", n, err)
+		}
+		kills++
+		got, err := os.ReadFile(filepath.Join(dir, "bin/zopectl"))
+		ts.Check(err)
+		if string(got) != string(origZopectl) && string(got) != string(newZopectl) {
+			ts.Fatalf("step %d: bin/zopectl is neither old nor new:\n%s", n, got)
+		}
+		if st, err := os.ReadFile(filepath.Join(dir, "var/zenpatch/state.json")); err == nil && !json.Valid(st) {
+			ts.Fatalf("step %d: torn state file", n)
+		}
+		ts.Check(ts.Exec("zenpatch", "apply", "--zopes", "3", "--zenhome", dir))
+		want, err := treeDigest(ref)
+		ts.Check(err)
+		have, err := treeDigest(dir)
+		ts.Check(err)
+		if stripVolatile(have) != stripVolatile(want) {
+			ts.Fatalf("step %d: after recovery the tree differs:\n%s\n---\n%s", n, have, want)
+		}
+	}
+	if kills < 4 {
+		ts.Fatalf("only %d crash points were exercised", kills)
+	}
+	ts.Logf("killed apply at %d points; each converged", kills)
+}
+
+// stripVolatile drops the state file's digest (it holds a timestamp) and
+// the lock file.
+func stripVolatile(digest string) string {
+	var keep []string
+	for _, l := range strings.Split(digest, "\n") {
+		if strings.HasPrefix(l, "var/zenpatch/state.json ") || strings.HasPrefix(l, "var/zenpatch/lock ") {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, "\n")
+}

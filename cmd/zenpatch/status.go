@@ -1,0 +1,156 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/zenpatch/zenpatch/sizing"
+	"github.com/zenpatch/zenpatch/zenoss"
+)
+
+// statusJSON is the stable --json form of status (documented in README).
+type statusJSON struct {
+	Zenhome  string          `json:"zenhome"`
+	Version  *zenoss.Version `json:"zenoss"`
+	Patch    patchJSON       `json:"patch"`
+	Zopes    zopesJSON       `json:"zopes"`
+	ZopeConf *confJSON       `json:"zope_conf,omitempty"`
+	Problems []string        `json:"problems"`
+}
+
+type patchJSON struct {
+	State     string        `json:"state"` // absent, applied, stale, conflict, unsupported
+	Selected  string        `json:"selected,omitempty"`
+	Exact     bool          `json:"exact_version_match"`
+	Note      string        `json:"note,omitempty"`
+	Applied   string        `json:"applied,omitempty"`
+	Pending   bool          `json:"changes_pending"`
+	StateFile *zenoss.State `json:"state_file,omitempty"`
+}
+
+type zopesJSON struct {
+	Now         int                    `json:"now"` // 0: unpatched
+	Want        int                    `json:"want"`
+	Why         string                 `json:"why"`
+	Recommended *sizing.Recommendation `json:"recommendation,omitempty"`
+}
+
+type confJSON struct {
+	HTTPAddress string   `json:"http_address"`
+	Threads     int      `json:"zserver_threads"`
+	Storage     string   `json:"storage"`
+	ZEOClients  []string `json:"zeo_clients,omitempty"`
+	Error       string   `json:"error,omitempty"`
+}
+
+func cmdStatus(e *env, args []string) error {
+	var c common
+	fs := newFlags(e, "status", "status [flags]", `
+Show what zenpatch knows of the install: the Zenoss version and the file it
+came from, the patch state (absent, applied, stale, conflict, unsupported),
+ZOPES now and recommended with each term of the reasoning, and zope.conf's
+HTTP address and threads. Reads only.
+
+Examples:
+  zenpatch status
+  zenpatch status --json | jq .patch.state`)
+	c.installFlags(fs)
+	c.sizingFlags(fs)
+	fs.BoolVar(&c.json, "json", false, "print the stable JSON form")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr("status takes no arguments (got %q)", fs.Args())
+	}
+	inst, in, err := inspect(e, &c)
+	if err != nil {
+		return err
+	}
+	defer inst.Close()
+	st := statusJSON{Zenhome: inst.Home, Problems: []string{}}
+	if in.Version.Version != "" {
+		v := in.Version
+		st.Version = &v
+	}
+	st.Patch = patchJSON{State: in.State, Applied: in.AppliedID, StateFile: in.Recorded, Pending: !in.Plan.Empty()}
+	if in.Selection.Entry != nil {
+		st.Patch.Selected, st.Patch.Exact, st.Patch.Note = in.Selection.Entry.ID, in.Selection.Exact, in.Selection.Note
+	}
+	if in.Problem != nil {
+		st.Problems = append(st.Problems, in.Problem.Error())
+	}
+	st.Zopes = zopesJSON{Now: in.ZopesNow, Want: in.ZopesWant, Why: in.ZopesWhy, Recommended: in.Sizing}
+	if zc, err := inst.ReadZopeConf(); err != nil {
+		st.ZopeConf = &confJSON{Error: err.Error()}
+		st.Problems = append(st.Problems, err.Error())
+	} else {
+		st.ZopeConf = &confJSON{HTTPAddress: zc.HTTPAddress(), Threads: zc.Threads, Storage: zc.Storage, ZEOClients: zc.ZEOClients}
+	}
+	if c.json {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	printStatus(e.stdout, &st)
+	return nil
+}
+
+func printStatus(w io.Writer, st *statusJSON) {
+	row := func(k, f string, a ...any) { fmt.Fprintf(w, "%-10s %s\n", k, fmt.Sprintf(f, a...)) }
+	row("ZENHOME", "%s", st.Zenhome)
+	if v := st.Version; v != nil {
+		build := ""
+		if v.Build != "" {
+			build = " (build " + v.Build + ")"
+		}
+		row("version", "Zenoss %s%s, from %s", v.Version, build, v.Source)
+	} else {
+		row("version", "unknown")
+	}
+	p := st.Patch
+	switch p.State {
+	case zenoss.StateAbsent:
+		row("patch", "absent: %s fits; 'zenpatch apply' adds it", p.Selected)
+	case zenoss.StateApplied:
+		row("patch", "applied: %s", p.Applied)
+	case zenoss.StateStale:
+		row("patch", "stale: %s is applied; 'zenpatch apply' replaces it with %s", p.Applied, p.Selected)
+	case zenoss.StateConflict:
+		row("patch", "conflict: %s does not fit bin/zopectl (nothing will be changed)", p.Selected)
+	case zenoss.StateUnsupported:
+		row("patch", "unsupported")
+	}
+	if p.Note != "" && !p.Exact {
+		row("", "note: %s", p.Note)
+	}
+	z := st.Zopes
+	if z.Want > 0 {
+		now := fmt.Sprint(z.Now)
+		if z.Now == 0 {
+			now = "1 (unpatched)"
+		}
+		row("ZOPES", "now %s, want %d (%s)", now, z.Want, z.Why)
+	}
+	if r := z.Recommended; r != nil {
+		row("sizing", "%s", strings.Join(r.Terms, "; "))
+	}
+	if c := st.ZopeConf; c != nil && c.Error == "" {
+		row("zope.conf", "HTTP %s, zserver-threads %d, storage %s", c.HTTPAddress, c.Threads, orDash(c.Storage))
+	}
+	if p.Pending {
+		row("pending", "yes: 'zenpatch diff' shows the changes")
+	}
+	for _, pr := range st.Problems {
+		row("problem", "%s", pr)
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

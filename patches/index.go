@@ -1,0 +1,211 @@
+package patches
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+	"strings"
+
+	version "github.com/hashicorp/go-version"
+
+	"github.com/zenpatch/zenpatch/apply"
+	"github.com/zenpatch/zenpatch/txn"
+)
+
+// Entry is one patch of the index.
+type Entry struct {
+	ID           string `json:"id"`
+	File         string `json:"file"`
+	Series       string `json:"series"`
+	Versions     string `json:"versions"`
+	SupersededBy string `json:"superseded_by,omitempty"`
+	Zopectl      string `json:"zopectl,omitempty"`
+
+	constraint version.Constraints
+	set        *Set
+}
+
+// Set is a patch index and the files it names.
+type Set struct {
+	Source  string // where it came from, for messages
+	Entries []*Entry
+	fsys    fs.FS
+}
+
+type indexFile struct {
+	Patches []*Entry `json:"patches"`
+}
+
+// Load reads a patch set from dir (index.json and the .patch files).
+func Load(dir string) (*Set, error) {
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("--patches %s: %w", dir, err)
+	}
+	return load(os.DirFS(dir), dir)
+}
+
+func load(fsys fs.FS, source string) (*Set, error) {
+	data, err := fs.ReadFile(fsys, "index.json")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	var idx indexFile
+	if err := json.Unmarshal(data, &idx); err != nil {
+		return nil, fmt.Errorf("%s/index.json: %w", source, err)
+	}
+	s := &Set{Source: source, fsys: fsys}
+	seen := map[string]bool{}
+	for i, e := range idx.Patches {
+		where := fmt.Sprintf("%s/index.json: patch %d", source, i+1)
+		if e.ID == "" || e.File == "" || e.Versions == "" || e.Series == "" {
+			return nil, fmt.Errorf("%s: id, file, series and versions are required", where)
+		}
+		if seen[e.ID] {
+			return nil, fmt.Errorf("%s: id %q appears twice", where, e.ID)
+		}
+		seen[e.ID] = true
+		c, err := version.NewConstraint(e.Versions)
+		if err != nil {
+			return nil, fmt.Errorf("%s (%s): versions %q: %v", where, e.ID, e.Versions, err)
+		}
+		e.constraint, e.set = c, s
+		s.Entries = append(s.Entries, e)
+	}
+	for _, e := range s.Entries {
+		if e.SupersededBy != "" && s.ByID(e.SupersededBy) == nil {
+			return nil, fmt.Errorf("%s/index.json: %s is superseded by unknown patch %q", source, e.ID, e.SupersededBy)
+		}
+	}
+	return s, nil
+}
+
+// ByID returns the entry with that id, or nil.
+func (s *Set) ByID(id string) *Entry {
+	for _, e := range s.Entries {
+		if e.ID == id {
+			return e
+		}
+	}
+	return nil
+}
+
+// Patch reads and parses the entry's patch file.
+func (e *Entry) Patch() (*apply.Patch, error) {
+	data, err := fs.ReadFile(e.set.fsys, e.File)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", e.set.Source, err)
+	}
+	p, err := apply.Parse(e.set.Source+"/"+e.File, data)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range p.Files {
+		if err := txn.CheckPath(f.Path); err != nil {
+			return nil, fmt.Errorf("%s/%s: %w", e.set.Source, e.File, err)
+		}
+	}
+	return p, nil
+}
+
+// Matches reports whether the entry claims Zenoss version v.
+func (e *Entry) Matches(v *version.Version) bool { return e.constraint.Check(v) }
+
+// Older returns the superseded editions of e, newest first.
+func (s *Set) Older(e *Entry) []*Entry {
+	var out []*Entry
+	for i := len(s.Entries) - 1; i >= 0; i-- {
+		if s.Entries[i].SupersededBy == e.ID {
+			out = append(out, s.Entries[i])
+			out = append(out, s.Older(s.Entries[i])...)
+		}
+	}
+	return out
+}
+
+// Selection is the patch chosen for a version and why.
+type Selection struct {
+	Entry *Entry
+	Exact bool   // the entry claims the version; false: nearest older series
+	Note  string // a sentence for the operator
+}
+
+// ErrUnsupported is returned (wrapped) for versions no patch can serve.
+var ErrUnsupported = errors.New("unsupported Zenoss version")
+
+// Select picks the current (not superseded) patch for Zenoss version v: one
+// that claims it, else, for a release newer than any patch claims, the
+// nearest series below it (with a Note saying so). Zenoss 5 and later are refused:
+// Control Center runs Zope as services and scales them itself.
+func (s *Set) Select(v string) (Selection, error) {
+	ver, err := version.NewVersion(v)
+	if err != nil {
+		return Selection{}, fmt.Errorf("%w: %q is not a version number", ErrUnsupported, v)
+	}
+	var current []*Entry
+	for _, e := range s.Entries {
+		if e.SupersededBy == "" {
+			current = append(current, e)
+		}
+	}
+	for _, e := range current {
+		if e.Matches(ver) {
+			return Selection{Entry: e, Exact: true, Note: fmt.Sprintf("%s covers Zenoss %s", e.ID, v)}, nil
+		}
+	}
+	if seg := ver.Segments(); len(seg) > 0 && seg[0] >= 5 {
+		return Selection{}, fmt.Errorf("%w: Zenoss %s runs Zope under Control Center, which scales Zope instances as services (serviced service scale); zenpatch serves Zenoss 2.x-4.x", ErrUnsupported, v)
+	}
+	// The nearest series below: the entry whose highest claimed version is
+	// the greatest one not above v.
+	type cand struct {
+		e   *Entry
+		top *version.Version
+	}
+	var cands []cand
+	for _, e := range current {
+		if top := highestClaimed(e); top != nil && top.LessThan(ver) {
+			cands = append(cands, cand{e, top})
+		}
+	}
+	if len(cands) == 0 {
+		return Selection{}, fmt.Errorf("%w: no patch in %s fits Zenoss %s (older than every series)", ErrUnsupported, s.Source, v)
+	}
+	sort.Slice(cands, func(i, j int) bool { return cands[i].top.GreaterThan(cands[j].top) })
+	c := cands[0]
+	return Selection{Entry: c.e, Note: fmt.Sprintf("Zenoss %s is newer than any release %s was checked against (up to %s); trying it as the nearest series (%s)", v, c.e.ID, c.top, c.e.Series)}, nil
+}
+
+// highestClaimed finds the upper bound of an entry's constraint ("<= x" or
+// "< x"), or nil when it has none.
+func highestClaimed(e *Entry) *version.Version {
+	var top *version.Version
+	for _, c := range e.constraint {
+		op := strings.TrimSpace(c.String())
+		var raw string
+		switch {
+		case len(op) > 2 && op[:2] == "<=":
+			raw = op[2:]
+		case len(op) > 1 && op[0] == '<':
+			raw = op[1:]
+		default:
+			continue
+		}
+		v, err := version.NewVersion(strings.TrimSpace(raw))
+		if err == nil && (top == nil || v.GreaterThan(top)) {
+			top = v
+		}
+	}
+	return top
+}
+
+// Text returns the entry's patch file as written.
+func (e *Entry) Text() ([]byte, error) {
+	data, err := fs.ReadFile(e.set.fsys, e.File)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", e.set.Source, err)
+	}
+	return data, nil
+}

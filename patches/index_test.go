@@ -1,0 +1,50 @@
+package patches
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestEmbeddedPatchesParse(t *testing.T) {
+	s := Embedded()
+	require.NotEmpty(t, s.Entries)
+	for _, e := range s.Entries {
+		p, err := e.Patch()
+		require.NoError(t, err, e.ID)
+		require.Len(t, p.Files, 1, e.ID)
+		assert.Equal(t, "bin/zopectl", p.Files[0].Path)
+	}
+}
+
+func TestSelect(t *testing.T) {
+	s := Embedded()
+	for v, want := range map[string]string{
+		"2.5.2": "zope2-multizope-v2", "3.2.1": "zope2-multizope-v2", "3.1.0": "zope2-multizope-v2",
+		"4.1.1": "zenoss4-multizope-v2", "4.2.5": "zenoss4-multizope-v2",
+	} {
+		sel, err := s.Select(v)
+		require.NoError(t, err, v)
+		assert.Equal(t, want, sel.Entry.ID, v)
+		assert.True(t, sel.Exact, v)
+	}
+	sel, err := s.Select("4.3.0")
+	require.NoError(t, err)
+	assert.False(t, sel.Exact)
+	assert.Equal(t, "zenoss4-multizope-v2", sel.Entry.ID)
+	assert.Contains(t, sel.Note, "nearest series")
+
+	for _, v := range []string{"5.0.0", "6.2.1", "1.1", "banana"} {
+		_, err := s.Select(v)
+		assert.True(t, errors.Is(err, ErrUnsupported), v)
+	}
+}
+
+func TestOlder(t *testing.T) {
+	s := Embedded()
+	older := s.Older(s.ByID("zenoss4-multizope-v2"))
+	require.Len(t, older, 1)
+	assert.Equal(t, "zenoss4-multizope-v1", older[0].ID)
+}

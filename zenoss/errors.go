@@ -1,0 +1,5 @@
+package zenoss
+
+import "io/fs"
+
+var errNotExist = fs.ErrNotExist
