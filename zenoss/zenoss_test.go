@@ -19,8 +19,8 @@ func open(t *testing.T, fixture string) *Install {
 
 func TestParseZVersion(t *testing.T) {
 	cases := map[string]Version{
-		"VERSION = \"4.2.5\"\nBUILD_NUMBER = \"2108\"\n":      {Version: "4.2.5", Build: "2108", Source: VersionPath + ":1"},
-		"# x\nBUILD_NUMBER='954'\nVERSION='3.1.0'\n":          {Version: "3.1.0", Build: "954", Source: VersionPath + ":3"},
+		"VERSION = \"4.2.5\"\nBUILD_NUMBER = \"2108\"\n":     {Version: "4.2.5", Build: "2108", Source: VersionPath + ":1"},
+		"# x\nBUILD_NUMBER='954'\nVERSION='3.1.0'\n":         {Version: "3.1.0", Build: "954", Source: VersionPath + ":3"},
 		"\r\n  VERSION=\"2.5.2\"  # from ZVersion.py.in\r\n": {Version: "2.5.2", Source: VersionPath + ":2"},
 	}
 	for in, want := range cases {
