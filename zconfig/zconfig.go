@@ -358,3 +358,34 @@ func (s *Section) Walk(fn func(*Section)) {
 		c.Walk(fn)
 	}
 }
+
+// Clone returns a deep copy of cfg.
+func (cfg *Config) Clone() *Config {
+	out := &Config{Imports: append([]string(nil), cfg.Imports...), Files: append([]string(nil), cfg.Files...)}
+	out.Root = cfg.Root.clone()
+	return out
+}
+
+func (s *Section) clone() *Section {
+	c := &Section{Type: s.Type, Name: s.Name, Pos: s.Pos}
+	for _, k := range s.Keys {
+		kk := *k
+		c.Keys = append(c.Keys, &kk)
+	}
+	for _, sub := range s.Sections {
+		c.Sections = append(c.Sections, sub.clone())
+	}
+	return c
+}
+
+// Remove deletes every key named name from s.
+func (s *Section) Remove(name string) {
+	name = strings.ToLower(name)
+	keep := s.Keys[:0]
+	for _, k := range s.Keys {
+		if k.Name != name {
+			keep = append(keep, k)
+		}
+	}
+	s.Keys = keep
+}

@@ -80,6 +80,7 @@ func commands() []command {
 		{"diff", "print every change apply would make as a unified diff (exit 2: pending)", cmdDiff},
 		{"apply", "apply the multi-Zope patch and set ZOPES", cmdApply},
 		{"revert", "bring back the vendor's zopectl, byte for byte", cmdRevert},
+		{"zope", "start|stop|restart|status [N]: the Zope instances (what patched zopectl calls)", cmdZope},
 		{"version", "print zenpatch's own version", cmdVersion},
 		{"help", "list commands, or 'help COMMAND'", nil},
 	}

@@ -1,0 +1,334 @@
+#!/usr/bin/env python3
+"""Stand-in for Zope 2's control program (zopectl.py / zdctl) and its HTTP
+server, for zenpatch's sandbox installs, tests and demo.
+
+  standin_zope.py -C CONFIG start|stop|restart|status|fg
+
+It reads the same zope.conf a real Zope reads (ZConfig: %define, $NAME,
+%include, sections), keeps the pid file and the lock file it names, logs to
+its event and access logs, daemonises on start and waits until the server
+answers, and serves HTTP on <http-server> address (+ port-base) with
+zserver-threads worker threads. Pages cost pure-Python CPU time under the GIL
+(like Zope's page rendering), and the first seconds after start are slower,
+as with a cold ZODB cache.
+
+Knobs (environment): ZOPE_STANDIN_WORK (loop size per page, default 20000),
+ZOPE_STANDIN_COLD_SECONDS (default 3), ZOPE_STANDIN_COLD_FACTOR (default 5),
+ZOPE_STANDIN_FAIL (crash at start, for tests).
+"""
+import errno, fcntl, os, signal, socket, sys, threading, time
+import queue
+from http.server import HTTPServer, BaseHTTPRequestHandler
+
+
+def parse_conf(path, defines=None, depth=0):
+    """A small ZConfig reader: returns nested dicts {key: value, '<type>': [sections]}."""
+    if depth > 16:
+        raise SystemExit("%s: %%include nested too deeply" % path)
+    defines = {} if defines is None else defines
+    root = {"__type__": "", "__name__": ""}
+    stack = [root]
+
+    def subst(v):
+        out, i = [], 0
+        while i < len(v):
+            c = v[i]
+            if c != "$":
+                out.append(c); i += 1; continue
+            if v[i + 1:i + 2] == "$":
+                out.append("$"); i += 2; continue
+            if v[i + 1:i + 2] == "{":
+                j = v.index("}", i)
+                name = v[i + 2:j]; i = j + 1
+            else:
+                j = i + 1
+                while j < len(v) and (v[j].isalnum() or v[j] == "_"):
+                    j += 1
+                name = v[i + 1:j]; i = j
+            out.append(defines[name.lower()])
+        return "".join(out)
+
+    def read(p):
+        with open(p) as f:
+            for raw in f:
+                line = raw.strip()
+                if not line or line.startswith("#"):
+                    continue
+                if line.startswith("%"):
+                    word, _, rest = line[1:].partition(" ")
+                    rest = rest.strip()
+                    if word.lower() == "define":
+                        n, _, v = rest.partition(" ")
+                        defines[n.lower()] = subst(v.strip())
+                    elif word.lower() == "include":
+                        inc = subst(rest)
+                        if not os.path.isabs(inc):
+                            inc = os.path.join(os.path.dirname(p), inc)
+                        read(inc)
+                    continue
+                if line.startswith("</"):
+                    stack.pop(); continue
+                if line.startswith("<"):
+                    inner = line[1:-1].strip()
+                    empty = inner.endswith("/")
+                    typ, _, name = inner.rstrip("/").partition(" ")
+                    sec = {"__type__": typ.lower(), "__name__": subst(name.strip())}
+                    stack[-1].setdefault("<%s>" % typ.lower(), []).append(sec)
+                    if not empty:
+                        stack.append(sec)
+                    continue
+                k, _, v = line.partition(" ")
+                stack[-1][k.lower()] = subst(v.strip())
+    read(path)
+    return root
+
+
+class Settings:
+    def __init__(self, conf_path):
+        c = parse_conf(conf_path)
+        inst = c.get("instancehome", os.path.dirname(os.path.dirname(os.path.abspath(conf_path))))
+        servers = c.get("<http-server>", [])
+        if not servers:
+            raise SystemExit("%s: no <http-server> section" % conf_path)
+        addr = servers[0].get("address", "8080")
+        host, _, port = addr.rpartition(":")
+        self.host = host.strip("[]") or c.get("ip-address", "") or "0.0.0.0"
+        self.port = int(port) + int(c.get("port-base", "0"))
+        self.threads = int(c.get("zserver-threads", "4"))
+        self.pidfile = c.get("pid-filename", inst + "/var/Z2.pid")
+        self.lockfile = c.get("lock-filename", inst + "/var/Z2.lock")
+        self.eventlog = self.accesslog = None
+        for el in c.get("<eventlog>", []):
+            for lf in el.get("<logfile>", []):
+                self.eventlog = lf.get("path")
+        for lg in c.get("<logger>", []):
+            if lg["__name__"].lower() == "access":
+                for lf in lg.get("<logfile>", []):
+                    self.accesslog = lf.get("path")
+
+
+def log(path, msg):
+    if path:
+        with open(path, "a") as f:
+            f.write("%s %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%S"), msg))
+
+
+def read_pid(s):
+    try:
+        with open(s.pidfile) as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def alive(pid):
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError as e:
+        return e.errno == errno.EPERM
+    try:  # a zombie is not running
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return True
+
+
+def serve(s):
+    work = int(os.environ.get("ZOPE_STANDIN_WORK", "20000"))
+    cold_s = float(os.environ.get("ZOPE_STANDIN_COLD_SECONDS", "3"))
+    cold_f = int(os.environ.get("ZOPE_STANDIN_COLD_FACTOR", "5"))
+    if os.environ.get("ZOPE_STANDIN_FAIL"):
+        log(s.eventlog, "ERROR Zope could not start: ZOPE_STANDIN_FAIL is set (simulated ZODB connection failure)")
+        raise SystemExit(3)
+    lockf = open(s.lockfile, "a+")
+    try:
+        fcntl.flock(lockf, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        log(s.eventlog, "ERROR another Zope holds the lock file %s" % s.lockfile)
+        raise SystemExit(4)
+    lockf.seek(0); lockf.truncate(); lockf.write("%d\n" % os.getpid()); lockf.flush()
+    started = time.time()
+    served = [0]
+    mu = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        def do_GET(self):
+            n = work
+            if time.time() - started < cold_s:
+                n *= cold_f  # cold cache: the first pages are slow
+            acc = 0
+            for i in range(n):
+                acc += i * i % 7
+            with mu:
+                served[0] += 1
+            body = ("zope pid=%d port=%d served=%d %d\n" % (os.getpid(), s.port, served[0], acc)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+            if s.accesslog:
+                log(s.accesslog, '%s "%s %s" 200 %d' % (self.client_address[0], self.command, self.path, len(body)))
+
+        do_HEAD = do_GET
+
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length", "0") or 0)
+            self.rfile.read(length)
+            self.do_GET()
+
+        def log_message(self, *a):
+            pass
+
+    class PoolServer(HTTPServer):
+        """Like ZServer: a fixed pool of zserver-threads workers; connections
+        beyond it wait in the accept queue."""
+        request_queue_size = 128
+        allow_reuse_address = True
+
+        def __init__(self, *a):
+            HTTPServer.__init__(self, *a)
+            self.q = queue.Queue()
+            for _ in range(s.threads):
+                threading.Thread(target=self.worker, daemon=True).start()
+
+        def worker(self):
+            while True:
+                req, addr = self.q.get()
+                try:
+                    self.finish_request(req, addr)
+                except Exception:
+                    pass
+                finally:
+                    self.shutdown_request(req)
+
+        def process_request(self, req, addr):
+            self.q.put((req, addr))
+
+    family = socket.AF_INET6 if ":" in s.host else socket.AF_INET
+    PoolServer.address_family = family
+    try:
+        srv = PoolServer((s.host, s.port), Handler)
+    except OSError as e:
+        log(s.eventlog, "ERROR cannot listen on %s:%d: %s" % (s.host, s.port, e.strerror))
+        raise SystemExit(5)
+    with open(s.pidfile + ".tmp", "w") as f:
+        f.write("%d\n" % os.getpid())
+    os.rename(s.pidfile + ".tmp", s.pidfile)
+
+    def stop(signum, frame):
+        log(s.eventlog, "INFO Zope shutting down (signal %d)" % signum)
+        try:
+            if read_pid(s) == os.getpid():
+                os.unlink(s.pidfile)
+        except OSError:
+            pass
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log(s.eventlog, "INFO Zope Ready to handle requests on %s:%d (%d threads)" % (s.host, s.port, s.threads))
+    srv.serve_forever()
+
+
+def daemonize(s, conf):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid > 0:
+        os.close(w)
+        os.waitpid(pid, 0)
+        return int(os.read(r, 32) or b"0")
+    os.close(r)
+    os.setsid()
+    pid2 = os.fork()
+    if pid2 > 0:
+        os.write(w, b"%d" % pid2)
+        os._exit(0)
+    os.close(w)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    try:
+        serve(s)
+    except SystemExit as e:
+        os._exit(e.code if isinstance(e.code, int) else 1)
+    os._exit(0)
+
+
+def start(s, conf):
+    pid = read_pid(s)
+    if alive(pid):
+        print("daemon process already running; pid=%d" % pid)
+        return 0
+    child = daemonize(s, conf)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if not alive(child):
+            print("daemon process failed to start; see %s" % (s.eventlog or "the event log"), file=sys.stderr)
+            return 1
+        if read_pid(s) == child:
+            try:
+                socket.create_connection((s.host if s.host != "0.0.0.0" else "127.0.0.1", s.port), 0.5).close()
+                print(". daemon process started, pid=%d" % child)
+                return 0
+            except OSError:
+                pass
+        time.sleep(0.05)
+    print("daemon process did not answer on port %d in 30s" % s.port, file=sys.stderr)
+    return 1
+
+
+def stop(s):
+    pid = read_pid(s)
+    if not alive(pid):
+        print("daemon manager not running")
+        return 0
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.time() + 10
+    while alive(pid) and time.time() < deadline:
+        time.sleep(0.05)
+    if alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    print(". daemon process stopped")
+    return 0
+
+
+def status(s):
+    pid = read_pid(s)
+    if alive(pid):
+        print("program running; pid=%d" % pid)
+        return 0
+    print("daemon manager not running")
+    return 3
+
+
+def main(argv):
+    if len(argv) < 3 or argv[0] != "-C":
+        print("usage: zopectl -C CONFIG start|stop|restart|status|fg", file=sys.stderr)
+        return 2
+    conf, cmd = argv[1], argv[2]
+    s = Settings(conf)
+    if cmd == "start":
+        return start(s, conf)
+    if cmd == "stop":
+        return stop(s)
+    if cmd == "restart":
+        stop(s)
+        return start(s, conf)
+    if cmd == "status":
+        return status(s)
+    if cmd == "fg":
+        serve(s)
+        return 0
+    print("zopectl: %s is not available in the sandbox stand-in (start, stop, restart, status, fg are)" % cmd, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
