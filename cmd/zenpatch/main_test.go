@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -16,6 +17,8 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/zenpatch/zenpatch/sandbox"
 )
 
 func TestMain(m *testing.M) {
@@ -40,6 +43,9 @@ func TestScripts(t *testing.T) {
 		RequireUniqueNames:  true,
 		UpdateScripts:       os.Getenv("UPDATE_SCRIPTS") != "",
 		Setup: func(e *testscript.Env) error {
+			// The directory testscript put zenpatch in, for scripts that
+			// need a PATH without python3.
+			e.Setenv("ZPBIN", strings.Split(e.Getenv("PATH"), string(os.PathListSeparator))[0])
 			e.Setenv("FIXTURES", filepath.Join(root, "testdata", "installs"))
 			e.Setenv("ZENPATCH_NO_RPM", "1")
 			e.Setenv("NO_COLOR", "")
@@ -53,6 +59,10 @@ func TestScripts(t *testing.T) {
 			"roundtrip": cmdRoundtrip,
 			"shsyntax":  cmdShSyntax,
 			"crashtest": cmdCrashtest,
+			"sandbox":   cmdSandbox,
+			"holdport":  cmdHoldport,
+			"noproc":    cmdNoproc,
+			"portfree":  cmdPortfree,
 		},
 	})
 }
@@ -258,4 +268,85 @@ func stripVolatile(digest string) string {
 		keep = append(keep, l)
 	}
 	return strings.Join(keep, "\n")
+}
+
+// freeBlock finds n consecutive free loopback ports.
+func freeBlock(ts *testscript.TestScript, n int) int {
+	for try := 0; try < 200; try++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		ts.Check(err)
+		base := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if base+n > 65000 {
+			continue
+		}
+		ok := true
+		for p := base; p < base+n; p++ {
+			l, err := net.Listen("tcp", fmt.Sprintf(":%d", p))
+			if err != nil {
+				ok = false
+				break
+			}
+			l.Close()
+		}
+		if ok {
+			return base
+		}
+	}
+	ts.Fatalf("no free block of %d ports", n)
+	return 0
+}
+
+// sandbox DIR [VERSION]: a runnable sandbox install with free ports: $PORT
+// (zope.conf's HTTP port) and $BASE (instance 1; base-port in
+// etc/zenpatch.conf), and ZENPATCH pointing at the zenpatch under test.
+func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
+	version := "4.2.5"
+	if len(args) > 1 {
+		version = args[1]
+	}
+	port := freeBlock(ts, 1)
+	base := freeBlock(ts, 6)
+	dir := ts.MkAbs(args[0])
+	ts.Check(sandbox.Create(dir, sandbox.Options{Version: version, Port: port}))
+	conf := fmt.Sprintf("# test sandbox\nbase-port %d\nstart-timeout 20\nstop-timeout 10\n", base)
+	ts.Check(os.WriteFile(filepath.Join(dir, "etc/zenpatch.conf"), []byte(conf), 0o644))
+	ts.Setenv("PORT", strconv.Itoa(port))
+	ts.Setenv("BASE", strconv.Itoa(base))
+	for i := 1; i <= 5; i++ {
+		ts.Setenv(fmt.Sprintf("PORT%d", i), strconv.Itoa(base+i-1))
+	}
+	ts.Setenv("ZOPE_STANDIN_WORK", "2000")
+	ts.Setenv("ZOPE_STANDIN_COLD_SECONDS", "0")
+	// Whatever the script leaves running is stopped at the end.
+	ts.Defer(func() {
+		_ = exec.Command("pkill", "-f", dir).Run()
+	})
+}
+
+// holdport PORT: listen on PORT until the script ends.
+func cmdHoldport(ts *testscript.TestScript, neg bool, args []string) {
+	l, err := net.Listen("tcp", ":"+args[0])
+	ts.Check(err)
+	ts.Defer(func() { l.Close() })
+}
+
+// noproc DIR: no process whose command line names DIR is running.
+func cmdNoproc(ts *testscript.TestScript, neg bool, args []string) {
+	dir := ts.MkAbs(args[0])
+	out, _ := exec.Command("pgrep", "-af", dir).Output()
+	if len(strings.TrimSpace(string(out))) > 0 {
+		ts.Fatalf("processes left running:\n%s", out)
+	}
+}
+
+// portfree PORT...: nothing listens on these ports.
+func cmdPortfree(ts *testscript.TestScript, neg bool, args []string) {
+	for _, p := range args {
+		l, err := net.Listen("tcp", ":"+p)
+		if err != nil {
+			ts.Fatalf("port %s is still held: %v", p, err)
+		}
+		l.Close()
+	}
 }

@@ -17,8 +17,7 @@ ZOPE_STANDIN_COLD_SECONDS (default 3), ZOPE_STANDIN_COLD_FACTOR (default 5),
 ZOPE_STANDIN_FAIL (crash at start, for tests).
 """
 import errno, fcntl, os, signal, socket, sys, threading, time
-import queue
-from http.server import HTTPServer, BaseHTTPRequestHandler
+from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 
 
 def parse_conf(path, defines=None, depth=0):
@@ -186,35 +185,27 @@ def serve(s):
         def log_message(self, *a):
             pass
 
-    class PoolServer(HTTPServer):
-        """Like ZServer: a fixed pool of zserver-threads workers; connections
-        beyond it wait in the accept queue."""
+    class ZServer(ThreadingHTTPServer):
+        """Like ZServer: any number of connections are read, but only
+        zserver-threads requests are worked on at once; the rest wait."""
         request_queue_size = 128
         allow_reuse_address = True
+        daemon_threads = True
 
-        def __init__(self, *a):
-            HTTPServer.__init__(self, *a)
-            self.q = queue.Queue()
-            for _ in range(s.threads):
-                threading.Thread(target=self.worker, daemon=True).start()
+    workers = threading.BoundedSemaphore(s.threads)
+    inner_get = Handler.do_GET
 
-        def worker(self):
-            while True:
-                req, addr = self.q.get()
-                try:
-                    self.finish_request(req, addr)
-                except Exception:
-                    pass
-                finally:
-                    self.shutdown_request(req)
+    def limited(self):
+        with workers:
+            inner_get(self)
 
-        def process_request(self, req, addr):
-            self.q.put((req, addr))
+    Handler.do_GET = limited
+    Handler.do_HEAD = limited
 
     family = socket.AF_INET6 if ":" in s.host else socket.AF_INET
-    PoolServer.address_family = family
+    ZServer.address_family = family
     try:
-        srv = PoolServer((s.host, s.port), Handler)
+        srv = ZServer((s.host, s.port), Handler)
     except OSError as e:
         log(s.eventlog, "ERROR cannot listen on %s:%d: %s" % (s.host, s.port, e.strerror))
         raise SystemExit(5)
