@@ -81,6 +81,7 @@ func commands() []command {
 		{"apply", "apply the multi-Zope patch and set ZOPES", cmdApply},
 		{"revert", "bring back the vendor's zopectl, byte for byte", cmdRevert},
 		{"zope", "start|stop|restart|status [N]: the Zope instances (what patched zopectl calls)", cmdZope},
+		{"balance", "run the HTTP balancer in the foreground (install or standalone)", cmdBalance},
 		{"version", "print zenpatch's own version", cmdVersion},
 		{"help", "list commands, or 'help COMMAND'", nil},
 	}

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
+	"sync"
+	"syscall"
+	"time"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +22,8 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/zenpatch/zenpatch/balancer"
+	"github.com/zenpatch/zenpatch/loadtest"
 	"github.com/zenpatch/zenpatch/sandbox"
 )
 
@@ -63,6 +69,10 @@ func TestScripts(t *testing.T) {
 			"holdport":  cmdHoldport,
 			"noproc":    cmdNoproc,
 			"portfree":  cmdPortfree,
+			"loadstart": cmdLoadstart,
+			"loadstop":  cmdLoadstop,
+			"sigkill":   cmdSigkill,
+			"lbstate":   cmdLbstate,
 		},
 	})
 }
@@ -349,4 +359,87 @@ func cmdPortfree(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		l.Close()
 	}
+}
+
+// loads are the background load runs of the scripts, by name.
+var loads sync.Map // name → chan loadtest.Result
+
+// loadstart NAME URL [CONNS]: start a steady load (at most 2 minutes) in
+// the background.
+func cmdLoadstart(ts *testscript.TestScript, neg bool, args []string) {
+	conns := 8
+	if len(args) > 2 {
+		conns, _ = strconv.Atoi(args[2])
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan loadtest.Result, 1)
+	loads.Store(ts.Getenv("WORK")+args[0], struct {
+		ch     chan loadtest.Result
+		cancel context.CancelFunc
+	}{ch, cancel})
+	go func() { ch <- loadtest.Run(ctx, loadtest.Config{URL: args[1], Conns: conns, Duration: 2 * time.Minute}) }()
+	ts.Defer(cancel)
+	time.Sleep(300 * time.Millisecond) // let it reach a steady state
+}
+
+// loadstop NAME: stop the load and require that no request failed (with !,
+// that some did); prints the figures.
+func cmdLoadstop(ts *testscript.TestScript, neg bool, args []string) {
+	v, ok := loads.LoadAndDelete(ts.Getenv("WORK") + args[0])
+	if !ok {
+		ts.Fatalf("no load %s", args[0])
+	}
+	l := v.(struct {
+		ch     chan loadtest.Result
+		cancel context.CancelFunc
+	})
+	l.cancel()
+	r := <-l.ch
+	ts.Logf("load %s: %d requests, %s, failures %v", args[0], r.Requests, r, r.ByKind)
+	if r.Requests == 0 {
+		ts.Fatalf("load %s: no request answered", args[0])
+	}
+	if neg != (r.Failures > 0) {
+		ts.Fatalf("load %s: %d failed requests %v", args[0], r.Failures, r.ByKind)
+	}
+}
+
+// sigkill PIDFILE: kill -9 the process named in a pid file.
+func cmdSigkill(ts *testscript.TestScript, neg bool, args []string) {
+	b, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	ts.Check(err)
+	ts.Check(syscall.Kill(pid, syscall.SIGKILL))
+}
+
+// lbstate DIR BACKEND STATE [SECONDS]: wait until the install's balancer
+// reports BACKEND in STATE (up, down, draining).
+func cmdLbstate(ts *testscript.TestScript, neg bool, args []string) {
+	limit := 10 * time.Second
+	if len(args) > 3 {
+		s, _ := strconv.ParseFloat(args[3], 64)
+		limit = time.Duration(s * float64(time.Second))
+	}
+	cl := balancer.AdminClient(filepath.Join(ts.MkAbs(args[0]), "var/zenpatch/balancer.sock"))
+	deadline := time.Now().Add(limit)
+	last := ""
+	for time.Now().Before(deadline) {
+		resp, err := cl.Get("http://balancer/status")
+		if err == nil {
+			var st balancer.StatusReport
+			_ = json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+			for _, b := range st.Backends {
+				if b.Name == args[1] {
+					last = string(b.State)
+					if last == args[2] {
+						return
+					}
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ts.Fatalf("backend %s is %q, not %s, after %s", args[1], last, args[2], limit)
 }

@@ -67,19 +67,39 @@ Examples:
 	if err := preflight(ctl); err != nil {
 		return err
 	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	argv0 := os.Args[0]
 	switch action {
 	case "start":
 		if n > 0 {
 			return zopeErr(ctl.StartOne(e.ctx, n))
 		}
-		return zopeErr(ctl.StartAll(e.ctx))
+		if err := ctl.StartAll(e.ctx); err != nil {
+			return zopeErr(err)
+		}
+		if !ctl.Multi() {
+			return ctl.StopBalancer(e.ctx)
+		}
+		if err := ctl.StartBalancer(e.ctx, exe, argv0); err != nil {
+			return withCode(exitError, err, "the instances run; fix the balancer and run 'zopectl start' again")
+		}
+		return nil
 	case "stop":
 		if n > 0 {
 			return zopeErr(ctl.StopOne(e.ctx, n))
 		}
+		if err := ctl.StopBalancer(e.ctx); err != nil {
+			return err
+		}
 		return zopeErr(ctl.StopAll(e.ctx))
 	case "restart":
 		if !ctl.Multi() {
+			if err := ctl.StopBalancer(e.ctx); err != nil {
+				return err
+			}
 			if err := ctl.StopAll(e.ctx); err != nil {
 				return err
 			}
@@ -95,13 +115,14 @@ Examples:
 				list = append(list, i)
 			}
 		}
-		for _, i := range list {
-			if err := ctl.StopOne(e.ctx, i); err != nil {
-				return err
-			}
-			if err := ctl.StartOne(e.ctx, i); err != nil {
+		if err := ctl.RollingRestart(e.ctx, list); err != nil {
+			return zopeErr(err)
+		}
+		if n == 0 { // instances added by a raised ZOPES, and the balancer
+			if err := ctl.StartAll(e.ctx); err != nil {
 				return zopeErr(err)
 			}
+			return ctl.StartBalancer(e.ctx, exe, argv0)
 		}
 		return nil
 	case "status":
@@ -182,6 +203,11 @@ func zopeStatus(e *env, ctl *zope.Controller, n int, asJSON bool) error {
 		}
 	} else {
 		fmt.Fprintf(e.stdout, "ZOPES=%d\n", ctl.Zopes)
+		if pid, ok := ctl.BalancerRunning(); ok {
+			fmt.Fprintf(e.stdout, "balancer  pid %d on %s\n", pid, ctl.ListenAddr())
+		} else if ctl.Multi() {
+			fmt.Fprintf(e.stdout, "balancer  not running\n")
+		}
 		if vup {
 			fmt.Fprintf(e.stdout, "single Zope (vendor config) running, pid %d\n", vpid)
 		}

@@ -1,0 +1,103 @@
+// Package balancer is zenpatch's HTTP load balancer for Zope instances.
+//
+// Each backend takes at most Cap requests at once (a Zope's zserver-threads);
+// requests beyond every cap wait in one bounded FIFO queue and are answered
+// 503 with Retry-After past QueueTimeout. A request goes to the eligible
+// backend with the fewest outstanding requests. Backends are checked
+// actively (HTTP GET, rise/fall) and passively (connect errors); a backend
+// that comes (back) up gets a share that ramps up over SlowStart, since a
+// fresh Zope's caches are cold. A request that never reached a backend is
+// retried on another; one that did is retried only when its method is
+// idempotent (nothing has been sent to the client then). An admin API
+// (status, drain, undrain, Prometheus metrics) listens on a unix socket only.
+//
+// It knows nothing of patches or of Zenoss: backends are host:port pairs.
+package balancer
+
+import (
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// BackendSpec describes one backend.
+type BackendSpec struct {
+	Name string // shown in status and metrics; e.g. "1"
+	Addr string // host:port
+	Cap  int    // most requests at once (zserver-threads; default 4)
+}
+
+// State of a backend.
+type State string
+
+// Backend states.
+const (
+	Up       State = "up"
+	Down     State = "down"
+	Draining State = "draining" // up, but takes no new requests
+)
+
+// Backend is one Zope instance as the balancer sees it. Fields other than
+// the spec are guarded by the balancer's mutex.
+type Backend struct {
+	BackendSpec
+	up          bool
+	draining    bool
+	upSince     time.Time // start of the slow-start ramp
+	outstanding int
+	okRun       int // consecutive good health checks
+	failRun     int // consecutive bad ones
+	lastErr     string
+
+	served  atomic.Int64
+	errors  atomic.Int64
+	latency atomic.Int64 // EWMA of response time, nanoseconds
+
+	classes [6]prometheus.Counter // by status class 1xx..5xx; [0] = transport error
+	seconds prometheus.Observer
+}
+
+// state is the backend's state (mutex held).
+func (b *Backend) state() State {
+	switch {
+	case !b.up:
+		return Down
+	case b.draining:
+		return Draining
+	}
+	return Up
+}
+
+// effCap is the cap now, lowered during slow start: it ramps linearly from
+// 1 to Cap over window after the backend came up.
+func (b *Backend) effCap(now time.Time, window time.Duration) int {
+	if window <= 0 || b.upSince.IsZero() {
+		return b.Cap
+	}
+	el := now.Sub(b.upSince)
+	if el >= window {
+		return b.Cap
+	}
+	c := int(math.Ceil(float64(b.Cap) * float64(el) / float64(window)))
+	return max(1, min(c, b.Cap))
+}
+
+// observe records one answered request's duration.
+func (b *Backend) observe(d time.Duration) {
+	b.served.Add(1)
+	for {
+		old := b.latency.Load()
+		nv := int64(d)
+		if old != 0 {
+			nv = old + (int64(d)-old)/8
+		}
+		if b.latency.CompareAndSwap(old, nv) {
+			break
+		}
+	}
+	if b.seconds != nil {
+		b.seconds.Observe(d.Seconds())
+	}
+}

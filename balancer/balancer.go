@@ -1,0 +1,204 @@
+package balancer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Config tunes the balancer. Zero values take the defaults shown.
+type Config struct {
+	SlowStart      time.Duration // ramp of a fresh backend's cap; default 30s; <0 disables
+	QueueSize      int           // waiting requests at most; default 1024
+	QueueTimeout   time.Duration // longest wait for a slot, then 503; default 30s
+	RetryAfter     time.Duration // Retry-After on 503; default 5s
+	HealthPath     string        // GET path of active checks; default "/"
+	HealthInterval time.Duration // default 2s
+	HealthTimeout  time.Duration // default 2s (at most HealthInterval)
+	Rise           int           // good checks to mark up; default 2
+	Fall           int           // bad checks to mark down; default 3
+	Affinity       bool          // cookie affinity (Zope temp_folder sessions); default off
+	CookieName     string        // default "zenpatch_zope"
+	DialTimeout    time.Duration // connect to a backend; default 3s
+	BackendTimeout time.Duration // wait for a backend's response headers; default 300s (long Zenoss reports)
+	Logger         *slog.Logger  // default: discard
+}
+
+func (c *Config) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.SlowStart, 30*time.Second)
+	if c.SlowStart < 0 {
+		c.SlowStart = 0
+	}
+	if c.QueueSize == 0 {
+		c.QueueSize = 1024
+	}
+	def(&c.QueueTimeout, 30*time.Second)
+	def(&c.RetryAfter, 5*time.Second)
+	if c.HealthPath == "" {
+		c.HealthPath = "/"
+	}
+	def(&c.HealthInterval, 2*time.Second)
+	def(&c.HealthTimeout, 2*time.Second)
+	c.HealthTimeout = min(c.HealthTimeout, c.HealthInterval)
+	if c.Rise == 0 {
+		c.Rise = 2
+	}
+	if c.Fall == 0 {
+		c.Fall = 3
+	}
+	if c.CookieName == "" {
+		c.CookieName = "zenpatch_zope"
+	}
+	def(&c.DialTimeout, 3*time.Second)
+	def(&c.BackendTimeout, 300*time.Second)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+}
+
+// Balancer is an http.Handler that spreads requests over backends.
+type Balancer struct {
+	cfg       Config
+	mu        sync.Mutex
+	backends  []*Backend
+	queue     []*waiter
+	rr        int
+	proxy     *httputil.ReverseProxy
+	transport *http.Transport
+	health    *http.Client
+	m         *metrics
+	stopCheck context.CancelFunc
+	checks    sync.WaitGroup
+}
+
+// New makes a balancer over specs. Backends start up (optimistically, so a
+// restart of the balancer does not drop traffic) without slow start; the
+// first failed check or connect error marks them down.
+func New(cfg Config, specs []BackendSpec) (*Balancer, error) {
+	cfg.defaults()
+	lb := &Balancer{cfg: cfg, m: newMetrics()}
+	lb.transport = &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          4096,
+		MaxIdleConnsPerHost:   1024, // Go's default of 2 would churn connections under load
+		IdleConnTimeout:       60 * time.Second,
+		ResponseHeaderTimeout: cfg.BackendTimeout,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+		ForceAttemptHTTP2:     false,
+	}
+	lb.health = &http.Client{
+		Timeout:   cfg.HealthTimeout,
+		Transport: &http.Transport{DisableKeepAlives: true, DialContext: (&net.Dialer{Timeout: cfg.HealthTimeout}).DialContext},
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse // a Zope redirect to the login page is healthy
+		},
+	}
+	lb.proxy = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetXForwarded()
+			pr.Out.URL.Scheme = "http"
+			pr.Out.URL.Host = "zope" // the transport sets the backend
+		},
+		Transport:    (*roundTripper)(lb),
+		BufferPool:   &bufferPool{},
+		ErrorHandler: lb.proxyError,
+		ErrorLog:     slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	if err := lb.SetBackends(specs); err != nil {
+		return nil, err
+	}
+	return lb, nil
+}
+
+// SetBackends replaces the backend set (SIGHUP reload). Backends whose
+// address is unchanged keep their state and connections; removed ones
+// stop taking requests at once and finish what they have.
+func (lb *Balancer) SetBackends(specs []BackendSpec) error {
+	if len(specs) == 0 {
+		return errors.New("no backends")
+	}
+	seen := map[string]bool{}
+	for i, s := range specs {
+		if _, _, err := net.SplitHostPort(s.Addr); err != nil {
+			return fmt.Errorf("backend %q: want host:port", s.Addr)
+		}
+		if seen[s.Addr] {
+			return fmt.Errorf("backend %s given twice", s.Addr)
+		}
+		seen[s.Addr] = true
+		if s.Name == "" {
+			specs[i].Name = strconv.Itoa(i + 1)
+		}
+		if s.Cap <= 0 {
+			specs[i].Cap = 4
+		}
+	}
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	old := map[string]*Backend{}
+	for _, b := range lb.backends {
+		old[b.Addr] = b
+	}
+	var next []*Backend
+	for _, s := range specs {
+		if b, ok := old[s.Addr]; ok {
+			b.Name, b.Cap = s.Name, s.Cap
+			next = append(next, b)
+			delete(old, s.Addr)
+			continue
+		}
+		b := &Backend{BackendSpec: s, up: true}
+		lb.m.register(b)
+		next = append(next, b)
+	}
+	for _, b := range old {
+		lb.m.unregister(b)
+	}
+	lb.backends = next
+	lb.dispatchLocked()
+	return nil
+}
+
+// ServeHTTP proxies one request.
+func (lb *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	lb.proxy.ServeHTTP(w, r)
+}
+
+func (lb *Balancer) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, ErrQueueFull), errors.Is(err, ErrQueueTimeout):
+		w.Header().Set("Retry-After", strconv.Itoa(int(lb.cfg.RetryAfter.Seconds())))
+		http.Error(w, "Zenoss is busy: every Zope instance is working on other requests. Try again shortly.", http.StatusServiceUnavailable)
+	case errors.Is(err, context.Canceled):
+		// the client went away; nothing to answer
+	default:
+		lb.cfg.Logger.Warn("proxy error", "method", r.Method, "path", r.URL.Path, "err", err)
+		http.Error(w, "Bad gateway: the Zope instance did not answer.", http.StatusBadGateway)
+	}
+}
+
+// bufferPool reuses the proxy's 32 KiB copy buffers.
+type bufferPool struct{ p sync.Pool }
+
+func (bp *bufferPool) Get() []byte {
+	if b, ok := bp.p.Get().(*[]byte); ok {
+		return *b
+	}
+	return make([]byte, 32*1024)
+}
+
+func (bp *bufferPool) Put(b []byte) { bp.p.Put(&b) }

@@ -1,0 +1,376 @@
+package balancer
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// zope is a test backend that counts concurrency and can block requests.
+type zope struct {
+	srv     *httptest.Server
+	cur     atomic.Int64
+	peak    atomic.Int64
+	served  atomic.Int64
+	gate    chan struct{} // when non-nil, requests wait for a value
+	lastReq atomic.Pointer[http.Request]
+}
+
+func newZope(t *testing.T, gate bool) *zope {
+	z := &zope{}
+	if gate {
+		z.gate = make(chan struct{})
+	}
+	z.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		z.lastReq.Store(r)
+		if r.Header.Get("User-Agent") == "zenpatch-balancer-health" {
+			return
+		}
+		c := z.cur.Add(1)
+		for {
+			p := z.peak.Load()
+			if c <= p || z.peak.CompareAndSwap(p, c) {
+				break
+			}
+		}
+		if z.gate != nil {
+			<-z.gate
+		}
+		z.cur.Add(-1)
+		z.served.Add(1)
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Connection", "keep-alive")
+		fmt.Fprintf(w, "from %s", z.srv.Listener.Addr())
+	}))
+	t.Cleanup(func() {
+		if z.gate != nil {
+			close(z.gate)
+		}
+		z.srv.Close()
+	})
+	return z
+}
+
+func (z *zope) addr() string { return z.srv.Listener.Addr().String() }
+
+func newLB(t *testing.T, cfg Config, zs ...*zope) (*Balancer, *httptest.Server) {
+	var specs []BackendSpec
+	for _, z := range zs {
+		specs = append(specs, BackendSpec{Addr: z.addr(), Cap: 2})
+	}
+	if cfg.SlowStart == 0 {
+		cfg.SlowStart = -1
+	}
+	if cfg.HealthInterval == 0 {
+		cfg.HealthInterval = 50 * time.Millisecond
+	}
+	lb, err := New(cfg, specs)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	lb.Start(ctx)
+	front := httptest.NewServer(lb)
+	t.Cleanup(func() { front.Close(); cancel(); lb.Stop() })
+	return lb, front
+}
+
+func get(t *testing.T, url string) (int, string, http.Header) {
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
+}
+
+func TestCapAndLeastOutstanding(t *testing.T) {
+	a, b := newZope(t, true), newZope(t, true)
+	lb, front := newLB(t, Config{}, a, b)
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() { get(t, front.URL) })
+	}
+	require.Eventually(t, func() bool { return lb.Status().Queue == 2 }, 2*time.Second, 5*time.Millisecond)
+	assert.Equal(t, int64(2), a.cur.Load(), "cap 2 each, spread evenly")
+	assert.Equal(t, int64(2), b.cur.Load())
+	for range 6 {
+		select {
+		case a.gate <- struct{}{}:
+		case b.gate <- struct{}{}:
+		}
+	}
+	wg.Wait()
+	assert.LessOrEqual(t, a.peak.Load(), int64(2), "never more than the cap")
+	assert.LessOrEqual(t, b.peak.Load(), int64(2))
+	assert.Equal(t, int64(6), a.served.Load()+b.served.Load())
+}
+
+func TestQueueFullAndTimeoutAnswer503(t *testing.T) {
+	a := newZope(t, true)
+	lb, front := newLB(t, Config{QueueSize: 1, QueueTimeout: 200 * time.Millisecond, RetryAfter: 7 * time.Second}, a)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() { get(t, front.URL) }) // fill the cap
+	}
+	require.Eventually(t, func() bool { return a.cur.Load() == 2 }, time.Second, 5*time.Millisecond)
+	codes := make(chan int, 2)
+	wg.Go(func() { c, _, h := get(t, front.URL); assert.Equal(t, "7", h.Get("Retry-After")); codes <- c }) // waits, times out
+	require.Eventually(t, func() bool { return lb.Status().Queue == 1 }, time.Second, 5*time.Millisecond)
+	c, body, h := get(t, front.URL) // queue full: at once
+	assert.Equal(t, http.StatusServiceUnavailable, c)
+	assert.Equal(t, "7", h.Get("Retry-After"))
+	assert.Contains(t, body, "busy")
+	assert.Equal(t, http.StatusServiceUnavailable, <-codes)
+	a.gate <- struct{}{}
+	a.gate <- struct{}{}
+	wg.Wait()
+	// It recovers: the next request is served.
+	go func() { a.gate <- struct{}{} }()
+	c, _, _ = get(t, front.URL)
+	assert.Equal(t, http.StatusOK, c)
+}
+
+func TestDialErrorRetriedElsewhereAnyMethod(t *testing.T) {
+	good := newZope(t, false)
+	dead := newZope(t, false)
+	deadAddr := dead.addr()
+	dead.srv.Close()
+	lb, err := New(Config{SlowStart: -1}, []BackendSpec{{Addr: deadAddr, Cap: 2}, {Addr: good.addr(), Cap: 2}})
+	require.NoError(t, err)
+	front := httptest.NewServer(lb)
+	defer front.Close()
+	for range 4 {
+		resp, err := http.Post(front.URL, "text/plain", strings.NewReader("form=1"))
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode, "a POST that never reached a backend is retried")
+	}
+	st := lb.Status()
+	assert.Equal(t, Down, st.Backends[0].State, "passive check: marked down at the connect error")
+	assert.Contains(t, st.Backends[0].LastError, "connect")
+}
+
+// A backend that accepts the request and then drops the connection: GET is
+// retried, POST is not (it may have had effects).
+func TestReachedRetriedOnlyIfIdempotent(t *testing.T) {
+	good := newZope(t, false)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				br := bufio.NewReader(c)
+				req, err := http.ReadRequest(br)
+				if err == nil {
+					io.Copy(io.Discard, req.Body)
+				}
+				c.Close() // reached, then no answer
+			}()
+		}
+	}()
+	lb, err := New(Config{SlowStart: -1}, []BackendSpec{{Name: "bad", Addr: l.Addr().String(), Cap: 8}, {Name: "good", Addr: good.addr(), Cap: 1}})
+	require.NoError(t, err)
+	front := httptest.NewServer(lb)
+	defer front.Close()
+	gets, posts502 := 0, 0
+	for range 10 {
+		c, _, _ := get(t, front.URL)
+		if c == http.StatusOK {
+			gets++
+		}
+		resp, err := http.Post(front.URL, "text/plain", strings.NewReader("x"))
+		require.NoError(t, err)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusBadGateway {
+			posts502++
+		}
+	}
+	assert.Equal(t, 10, gets, "every GET succeeds, retried on the good backend")
+	assert.Greater(t, posts502, 0, "a POST that reached the bad backend is not sent again")
+}
+
+func TestSlowStartRamps(t *testing.T) {
+	b := &Backend{BackendSpec: BackendSpec{Cap: 8}, up: true}
+	now := time.Now()
+	b.upSince = now
+	assert.Equal(t, 1, b.effCap(now, 10*time.Second))
+	assert.Equal(t, 4, b.effCap(now.Add(5*time.Second), 10*time.Second))
+	assert.Equal(t, 8, b.effCap(now.Add(11*time.Second), 10*time.Second))
+	assert.Equal(t, 8, b.effCap(now, 0), "no slow start")
+}
+
+func TestHealthChecksRiseAndFall(t *testing.T) {
+	a, b := newZope(t, false), newZope(t, false)
+	lb, _ := newLB(t, Config{Rise: 2, Fall: 2, SlowStart: time.Hour}, a, b)
+	addr := b.addr()
+	b.srv.Close()
+	require.Eventually(t, func() bool { return lb.Status().Backends[1].State == Down }, 2*time.Second, 10*time.Millisecond)
+	// it comes back on the same port
+	l, err := net.Listen("tcp", addr)
+	require.NoError(t, err)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}
+	go srv.Serve(l)
+	defer srv.Close()
+	require.Eventually(t, func() bool { return lb.Status().Backends[1].State == Up }, 2*time.Second, 10*time.Millisecond)
+	st := lb.Status().Backends[1]
+	assert.True(t, st.SlowStart, "a backend that came back starts slow")
+	assert.Equal(t, 1, st.EffectiveCap)
+}
+
+func TestDrainWaitsForInFlight(t *testing.T) {
+	a, b := newZope(t, true), newZope(t, false)
+	lb, front := newLB(t, Config{}, a, b)
+	lb.mu.Lock()
+	lb.backends[1].draining = true // force the first request onto a
+	lb.mu.Unlock()
+	done := make(chan int)
+	go func() { c, _, _ := get(t, front.URL); done <- c }()
+	require.Eventually(t, func() bool { return a.cur.Load() == 1 }, time.Second, 5*time.Millisecond)
+	require.NoError(t, lb.Undrain("2"))
+	drained := make(chan error)
+	go func() { drained <- lb.Drain(context.Background(), "1") }()
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case <-drained:
+		t.Fatal("drain returned with a request in flight")
+	default:
+	}
+	for range 5 { // new requests go to the other backend meanwhile
+		c, body, _ := get(t, front.URL)
+		assert.Equal(t, http.StatusOK, c)
+		assert.Contains(t, body, b.addr())
+	}
+	a.gate <- struct{}{}
+	require.NoError(t, <-drained)
+	assert.Equal(t, http.StatusOK, <-done)
+	assert.Equal(t, Draining, lb.Status().Backends[0].State)
+	assert.Error(t, lb.Drain(context.Background(), "nope"))
+}
+
+func TestCookieAffinity(t *testing.T) {
+	a, b := newZope(t, false), newZope(t, false)
+	_, front := newLB(t, Config{Affinity: true}, a, b)
+	_, body, h := get(t, front.URL)
+	cookie := h.Get("Set-Cookie")
+	require.Contains(t, cookie, "zenpatch_zope=")
+	req, _ := http.NewRequest(http.MethodGet, front.URL, nil)
+	req.Header.Set("Cookie", strings.Split(cookie, ";")[0])
+	for range 10 {
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, body, string(got), "the same instance every time")
+		assert.Empty(t, resp.Header.Get("Set-Cookie"), "no new cookie while it holds")
+	}
+}
+
+func TestForwardedAndHopByHopHeaders(t *testing.T) {
+	a := newZope(t, false)
+	_, front := newLB(t, Config{}, a)
+	req, _ := http.NewRequest(http.MethodGet, front.URL+"/zport/dmd", nil)
+	req.Host = "zenoss.example.com"
+	req.Header.Set("X-Forwarded-For", "6.6.6.6") // spoofed: replaced
+	req.Header.Set("Connection", "X-Secret")
+	req.Header.Set("X-Secret", "hop")
+	req.Header.Set("Keep-Alive", "timeout=5")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	got := a.lastReq.Load()
+	assert.Equal(t, "127.0.0.1", got.Header.Get("X-Forwarded-For"))
+	assert.Equal(t, "zenoss.example.com", got.Header.Get("X-Forwarded-Host"))
+	assert.Equal(t, "http", got.Header.Get("X-Forwarded-Proto"))
+	assert.Equal(t, "zenoss.example.com", got.Host, "Zope sees the Host users typed")
+	assert.Empty(t, got.Header.Get("X-Secret"))
+	assert.Empty(t, got.Header.Get("Keep-Alive"))
+	assert.Equal(t, "/zport/dmd", got.URL.Path)
+}
+
+func TestSetBackendsKeepsState(t *testing.T) {
+	a, b, c := newZope(t, false), newZope(t, false), newZope(t, false)
+	lb, _ := newLB(t, Config{}, a, b)
+	require.NoError(t, lb.Drain(context.Background(), "2"))
+	require.NoError(t, lb.SetBackends([]BackendSpec{{Name: "1", Addr: a.addr()}, {Name: "2", Addr: b.addr()}, {Name: "3", Addr: c.addr()}}))
+	st := lb.Status()
+	require.Len(t, st.Backends, 3)
+	assert.Equal(t, Draining, st.Backends[1].State, "kept across reload")
+	assert.Error(t, lb.SetBackends(nil))
+	assert.Error(t, lb.SetBackends([]BackendSpec{{Addr: "nohostport"}}))
+}
+
+func TestAdminAPI(t *testing.T) {
+	a := newZope(t, false)
+	lb, front := newLB(t, Config{}, a)
+	get(t, front.URL)
+	sock := t.TempDir() + "/b.sock"
+	l, err := ListenAdmin(sock)
+	require.NoError(t, err)
+	srv := &http.Server{Handler: lb.AdminHandler()}
+	go srv.Serve(l)
+	defer srv.Close()
+	cl := AdminClient(sock)
+	resp, err := cl.Get("http://x/metrics")
+	require.NoError(t, err)
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, string(m), `zenpatch_balancer_requests_total{backend="1",class="2xx"} 1`)
+	assert.Contains(t, string(m), `zenpatch_balancer_backend_up{backend="1"} 1`)
+	resp, err = cl.Post("http://x/drain?backend=1&wait=1", "", nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, Draining, lb.Status().Backends[0].State)
+	resp, err = cl.Post("http://x/undrain?backend=9", "", nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	// Not on the public listener: there it is just a Zope URL.
+	require.NoError(t, lb.Undrain("1"))
+	resp2, err := http.Post(front.URL+"/drain?backend=1", "", nil)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp2.Body)
+	resp2.Body.Close()
+	assert.Contains(t, string(body), "from "+a.addr(), "proxied to Zope")
+	assert.Equal(t, Up, lb.Status().Backends[0].State, "not drained")
+	// A live socket is not replaced.
+	_, err = ListenAdmin(sock)
+	assert.ErrorContains(t, err, "already answers")
+}
+
+func TestSlowlorisIsCut(t *testing.T) {
+	a := newZope(t, false)
+	lb, err := New(Config{SlowStart: -1}, []BackendSpec{{Addr: a.addr()}})
+	require.NoError(t, err)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	s := &Server{LB: lb, Public: l, ReadHeaderTimeout: 300 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	c, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n")) // and never finishes the headers
+	require.NoError(t, err)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	start := time.Now()
+	_, err = io.ReadAll(c)
+	assert.NoError(t, err, "the server closed the connection")
+	assert.Less(t, time.Since(start), 3*time.Second)
+}

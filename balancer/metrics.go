@@ -1,0 +1,81 @@
+package balancer
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the balancer's Prometheus metrics, in its own registry
+// (no global state), served on the admin socket at /metrics.
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	seconds  *prometheus.HistogramVec
+	rejected prometheus.Counter
+	timeouts prometheus.Counter
+	retries  prometheus.Counter
+}
+
+func newMetrics() *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "zenpatch_balancer_requests_total", Help: "Requests sent to a backend, by backend and status class (error: no response).",
+	}, []string{"backend", "class"})
+	m.seconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "zenpatch_balancer_request_duration_seconds", Help: "Time from sending a request to a backend until its response was read.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+	}, []string{"backend"})
+	m.rejected = prometheus.NewCounter(prometheus.CounterOpts{Name: "zenpatch_balancer_queue_rejected_total", Help: "Requests answered 503 because the queue was full."})
+	m.timeouts = prometheus.NewCounter(prometheus.CounterOpts{Name: "zenpatch_balancer_queue_timeouts_total", Help: "Requests answered 503 after waiting queue-timeout."})
+	m.retries = prometheus.NewCounter(prometheus.CounterOpts{Name: "zenpatch_balancer_retries_total", Help: "Requests sent again to another backend."})
+	m.reg.MustRegister(m.requests, m.seconds, m.rejected, m.timeouts, m.retries)
+	return m
+}
+
+var classNames = [6]string{"error", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+// register binds a backend's per-request counters once, so the request
+// path does no label lookups.
+func (m *metrics) register(b *Backend) {
+	for i, c := range classNames {
+		b.classes[i] = m.requests.WithLabelValues(b.Name, c)
+	}
+	b.seconds = m.seconds.WithLabelValues(b.Name)
+}
+
+func (m *metrics) unregister(b *Backend) {
+	for _, c := range classNames {
+		m.requests.DeleteLabelValues(b.Name, c)
+	}
+	m.seconds.DeleteLabelValues(b.Name)
+}
+
+// gauges exposes live state read under the balancer's lock at scrape time.
+type gauges struct{ lb *Balancer }
+
+var (
+	descOutstanding = prometheus.NewDesc("zenpatch_balancer_backend_outstanding", "Requests a backend is working on.", []string{"backend"}, nil)
+	descUp          = prometheus.NewDesc("zenpatch_balancer_backend_up", "1 when the backend takes requests (up, not draining).", []string{"backend"}, nil)
+	descCap         = prometheus.NewDesc("zenpatch_balancer_backend_capacity", "Requests a backend may work on now (lower during slow start).", []string{"backend"}, nil)
+	descQueue       = prometheus.NewDesc("zenpatch_balancer_queue_length", "Requests waiting for a free backend.", nil, nil)
+)
+
+func (g gauges) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descOutstanding
+	ch <- descUp
+	ch <- descCap
+	ch <- descQueue
+}
+
+func (g gauges) Collect(ch chan<- prometheus.Metric) {
+	st := g.lb.Status()
+	for _, s := range st.Backends {
+		up := 0.0
+		if s.State == Up {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descOutstanding, prometheus.GaugeValue, float64(s.Outstanding), s.Name)
+		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, s.Name)
+		ch <- prometheus.MustNewConstMetric(descCap, prometheus.GaugeValue, float64(s.EffectiveCap), s.Name)
+	}
+	ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(st.Queue))
+}
