@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"sync"
-	"syscall"
-	"time"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -18,7 +15,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -377,7 +377,9 @@ func cmdLoadstart(ts *testscript.TestScript, neg bool, args []string) {
 		ch     chan loadtest.Result
 		cancel context.CancelFunc
 	}{ch, cancel})
-	go func() { ch <- loadtest.Run(ctx, loadtest.Config{URL: args[1], Conns: conns, Duration: 2 * time.Minute}) }()
+	go func() {
+		ch <- loadtest.Run(ctx, loadtest.Config{URL: args[1], Conns: conns, Duration: 2 * time.Minute})
+	}()
 	ts.Defer(cancel)
 	time.Sleep(300 * time.Millisecond) // let it reach a steady state
 }
