@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,7 +25,7 @@ func cmdBalance(e *env, args []string) error {
 	var slowStart, queueTimeout, healthInterval time.Duration
 	var queueSize int
 	var affinity bool
-	var healthPath string
+	var healthPath, cpuProfile string
 	fs := newFlags(e, "balance", "balance [flags]", `
 Run zenpatch's HTTP balancer in the foreground. With an install (the
 default), it listens on zope.conf's HTTP address and fronts the ZOPES
@@ -47,8 +48,20 @@ Examples:
 	fs.DurationVar(&healthInterval, "health-interval", 0, "active health check interval (default 2s)")
 	fs.StringVar(&healthPath, "health-path", "", "active health check path (default /)")
 	fs.BoolVar(&affinity, "cookie-affinity", false, "send a client back to the same Zope (temp_folder sessions)")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile to `FILE` until the balancer stops (diagnostics)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return withCode(exitError, err, "--cpuprofile needs a writable file path")
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	cfg := balancer.Config{Logger: log, SlowStart: slowStart, QueueSize: queueSize, QueueTimeout: queueTimeout, HealthInterval: healthInterval, HealthPath: healthPath, Affinity: affinity}

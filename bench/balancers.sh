@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Side-by-side balancer figures in one run: builds zenpatch, then runs the
+# shared benchmark (../shared/bench/balancers.sh: HAProxy, nginx, Apache and
+# zenpatch in front of the same stand-in Zopes, same wrk load) twice: with
+# GIL-bound backends and with instant ones (FAST=1, the balancer's own
+# overhead). Prints each table and zenpatch's ratios to the best other front.
+#
+# Needs: apt-get install -y haproxy nginx-light apache2 wrk python3
+# Knobs as the shared script's: N, C, D, WORK, MAXCONN.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+SHARED=${SHARED_BENCH:-$ROOT/../shared/bench}
+[ -x "$SHARED/balancers.sh" ] || { echo "bench: $SHARED/balancers.sh not found (set SHARED_BENCH)" >&2; exit 1; }
+for t in haproxy nginx apache2 wrk python3; do command -v "$t" >/dev/null || { echo "bench: $t missing: apt-get install -y haproxy nginx-light apache2 wrk python3" >&2; exit 1; }; done
+TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
+(cd "$ROOT" && go build -o "$TMP/zenpatch" ./cmd/zenpatch)
+(cd "$SHARED/fastzope" && GOFLAGS= go build -o "$TMP/fastzope.bin" .)
+export ZENPATCH_BALANCE_CMD="$TMP/zenpatch balance --listen {listen} --backends {backends} --max-conn ${MAXCONN:-4}"
+
+ratios() { # table on stdin
+  awk '{ rps[$1]=$2; p99[$1]=$7 } END {
+    best=""; for (f in rps) if (f!="zenpatch-balancer" && f!="direct-1-instance" && (best=="" || rps[f]>rps[best])) best=f
+    lo=""; for (f in p99) if (f!="zenpatch-balancer" && f!="direct-1-instance") { v=p99[f]; ms=(v ~ /us$/)? v/1000 : (v ~ /ms$/)? v+0 : v*1000; if (lo=="" || ms<lo) { lo=ms; lof=f } }
+    z=p99["zenpatch-balancer"]; zms=(z ~ /us$/)? z/1000 : (z ~ /ms$/)? z+0 : z*1000
+    hb=""; for (f in rps) if (f=="haproxy-leastconn" || f=="nginx-least_conn") if (hb=="" || rps[f]>rps[hb]) hb=f
+    printf "zenpatch throughput / best other (%s): %.2f\n", best, rps["zenpatch-balancer"]/rps[best]
+    printf "zenpatch throughput / best of HAProxy and nginx (%s): %.2f\n", hb, rps["zenpatch-balancer"]/rps[hb]
+    printf "zenpatch p99 %.2f ms vs best other p99 %.2f ms (%s)\n", zms, lo, lof }'
+}
+echo "== GIL-bound stand-in Zopes (N=${N:-2} C=${C:-16} D=${D:-8s})"
+"$SHARED/balancers.sh" | tee "$TMP/gil.txt"
+ratios < "$TMP/gil.txt"
+echo
+echo "== instant backends (FAST=1): the balancer's own overhead"
+FAST=1 FASTZOPE_BIN="$TMP/fastzope.bin" "$SHARED/balancers.sh" | tee "$TMP/fast.txt"
+ratios < "$TMP/fast.txt"
