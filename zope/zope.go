@@ -301,7 +301,13 @@ func (c *Controller) StopOne(ctx context.Context, n int) error {
 	if !alive {
 		return nil
 	}
-	_, _ = c.zopectl(ctx, n, "stop")
+	if c.patched() {
+		_, _ = c.zopectl(ctx, n, "stop")
+	} else {
+		// The vendor's zopectl (after an upgrade) knows no instances:
+		// stop the process as zdaemon would, with SIGTERM.
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+	}
 	if waitGone(pid, c.Settings.StopTimeout) {
 		fmt.Fprintf(c.Out, "instance %d stopped (was pid %d)\n", n, pid)
 		return nil
@@ -323,6 +329,13 @@ func waitGone(pid int, d time.Duration) bool {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return !Alive(pid)
+}
+
+// patched reports whether bin/zopectl has the multi-Zope patch (a ZOPES
+// line), i.e. whether it honours ZENPATCH_INSTANCE.
+func (c *Controller) patched() bool {
+	data, err := c.Inst.ReadFile(zenoss.ZopectlPath)
+	return err == nil && zenoss.Zopes(data) > 0
 }
 
 // vendorPid is the single, unpatched Zope's pid (zope.conf's pid file).

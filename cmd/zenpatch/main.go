@@ -80,6 +80,8 @@ func commands() []command {
 		{"diff", "print every change apply would make as a unified diff (exit 2: pending)", cmdDiff},
 		{"apply", "apply the multi-Zope patch and set ZOPES", cmdApply},
 		{"revert", "bring back the vendor's zopectl, byte for byte", cmdRevert},
+		{"upgrade", "post-upgrade hook: re-apply after a Zenoss upgrade and restart (rolling)", cmdUpgrade},
+		{"hook", "install|uninstall: yum/dnf actions that run 'zenpatch upgrade' after a Zenoss package update", cmdHook},
 		{"zope", "start|stop|restart|status [N]: the Zope instances (what patched zopectl calls)", cmdZope},
 		{"balance", "run the HTTP balancer in the foreground (install or standalone)", cmdBalance},
 		{"version", "print zenpatch's own version", cmdVersion},

@@ -17,6 +17,7 @@ type statusJSON struct {
 	Patch    patchJSON       `json:"patch"`
 	Zopes    zopesJSON       `json:"zopes"`
 	ZopeConf *confJSON       `json:"zope_conf,omitempty"`
+	Hook     hookJSON        `json:"hook"`
 	Problems []string        `json:"problems"`
 }
 
@@ -28,6 +29,12 @@ type patchJSON struct {
 	Applied   string        `json:"applied,omitempty"`
 	Pending   bool          `json:"changes_pending"`
 	StateFile *zenoss.State `json:"state_file,omitempty"`
+}
+
+type hookJSON struct {
+	Installed bool   `json:"installed"` // both action files in place
+	Root      string `json:"root,omitempty"`
+	Command   string `json:"command,omitempty"`
 }
 
 type zopesJSON struct {
@@ -89,6 +96,14 @@ Examples:
 	} else {
 		st.ZopeConf = &confJSON{HTTPAddress: zc.HTTPAddress(), Threads: zc.Threads, Storage: zc.Storage, ZEOClients: zc.ZEOClients}
 	}
+	if rec, ok, err := readHookRecord(inst); err != nil {
+		st.Problems = append(st.Problems, err.Error())
+	} else if rec != nil {
+		st.Hook = hookJSON{Installed: ok, Root: rec.Root, Command: rec.Rule}
+		if !ok {
+			st.Problems = append(st.Problems, "the upgrade hook was installed under "+rec.Root+" but its files are gone: run 'zenpatch hook install' again")
+		}
+	}
 	if c.json {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -139,6 +154,11 @@ func printStatus(w io.Writer, st *statusJSON) {
 	}
 	if c := st.ZopeConf; c != nil && c.Error == "" {
 		row("zope.conf", "HTTP %s, zserver-threads %d, storage %s", c.HTTPAddress, c.Threads, orDash(c.Storage))
+	}
+	if st.Hook.Installed {
+		row("hook", "installed (yum and dnf, under %s)", st.Hook.Root)
+	} else {
+		row("hook", "not installed: 'zenpatch hook install' re-applies the patch after Zenoss upgrades")
 	}
 	if p.Pending {
 		row("pending", "yes: 'zenpatch diff' shows the changes")

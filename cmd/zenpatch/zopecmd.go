@@ -67,64 +67,13 @@ Examples:
 	if err := preflight(ctl); err != nil {
 		return err
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	argv0 := os.Args[0]
 	switch action {
-	case "start":
-		if n > 0 {
-			return zopeErr(ctl.StartOne(e.ctx, n))
-		}
-		if err := ctl.StartAll(e.ctx); err != nil {
-			return zopeErr(err)
-		}
-		if !ctl.Multi() {
-			return ctl.StopBalancer(e.ctx)
-		}
-		if err := ctl.StartBalancer(e.ctx, exe, argv0); err != nil {
-			return withCode(exitError, err, "the instances run; fix the balancer and run 'zopectl start' again")
-		}
-		return nil
-	case "stop":
-		if n > 0 {
-			return zopeErr(ctl.StopOne(e.ctx, n))
-		}
-		if err := ctl.StopBalancer(e.ctx); err != nil {
+	case "start", "stop", "restart":
+		exe, err := os.Executable()
+		if err != nil {
 			return err
 		}
-		return zopeErr(ctl.StopAll(e.ctx))
-	case "restart":
-		if !ctl.Multi() {
-			if err := ctl.StopBalancer(e.ctx); err != nil {
-				return err
-			}
-			if err := ctl.StopAll(e.ctx); err != nil {
-				return err
-			}
-			return zopeErr(ctl.StartAll(e.ctx))
-		}
-		list := []int{n}
-		if n == 0 {
-			if err := ctl.StopSurplus(e.ctx); err != nil {
-				return err
-			}
-			list = nil
-			for i := 1; i <= ctl.Zopes; i++ {
-				list = append(list, i)
-			}
-		}
-		if err := ctl.RollingRestart(e.ctx, list); err != nil {
-			return zopeErr(err)
-		}
-		if n == 0 { // instances added by a raised ZOPES, and the balancer
-			if err := ctl.StartAll(e.ctx); err != nil {
-				return zopeErr(err)
-			}
-			return ctl.StartBalancer(e.ctx, exe, argv0)
-		}
-		return nil
+		return zopeAction(e, ctl, action, n, exe)
 	case "status":
 		return zopeStatus(e, ctl, n, c.json)
 	default:
@@ -234,4 +183,64 @@ func zopeStatus(e *env, ctl *zope.Controller, n int, asJSON bool) error {
 		return quietCode(exitConflict)
 	}
 	return nil
+}
+
+// zopeAction starts, stops or restarts instance n (0: all) and the balancer.
+func zopeAction(e *env, ctl *zope.Controller, action string, n int, exe string) error {
+	argv0 := os.Args[0]
+	switch action {
+	case "start":
+		if n > 0 {
+			return zopeErr(ctl.StartOne(e.ctx, n))
+		}
+		if err := ctl.StartAll(e.ctx); err != nil {
+			return zopeErr(err)
+		}
+		if !ctl.Multi() {
+			return ctl.StopBalancer(e.ctx)
+		}
+		if err := ctl.StartBalancer(e.ctx, exe, argv0); err != nil {
+			return withCode(exitError, err, "the instances run; fix the balancer and run 'zopectl start' again")
+		}
+		return nil
+	case "stop":
+		if n > 0 {
+			return zopeErr(ctl.StopOne(e.ctx, n))
+		}
+		if err := ctl.StopBalancer(e.ctx); err != nil {
+			return err
+		}
+		return zopeErr(ctl.StopAll(e.ctx))
+	case "restart":
+		if !ctl.Multi() {
+			if err := ctl.StopBalancer(e.ctx); err != nil {
+				return err
+			}
+			if err := ctl.StopAll(e.ctx); err != nil {
+				return err
+			}
+			return zopeErr(ctl.StartAll(e.ctx))
+		}
+		list := []int{n}
+		if n == 0 {
+			if err := ctl.StopSurplus(e.ctx); err != nil {
+				return err
+			}
+			list = nil
+			for i := 1; i <= ctl.Zopes; i++ {
+				list = append(list, i)
+			}
+		}
+		if err := ctl.RollingRestart(e.ctx, list); err != nil {
+			return zopeErr(err)
+		}
+		if n == 0 { // instances added by a raised ZOPES, and the balancer
+			if err := ctl.StartAll(e.ctx); err != nil {
+				return zopeErr(err)
+			}
+			return ctl.StartBalancer(e.ctx, exe, argv0)
+		}
+		return nil
+	}
+	return usageErr("unknown zope action %q", action)
 }
