@@ -114,6 +114,7 @@ func Create(dir string, opt Options) error {
 // Localize puts a sandbox's ZENHOME and HTTP port into a fixture file.
 func Localize(data []byte, home string, port int) []byte {
 	data = bytes.ReplaceAll(data, []byte("/opt/zenoss"), []byte(home))
+	data = bytes.ReplaceAll(data, []byte("/usr/local/zenoss"), []byte(home))
 	return bytes.ReplaceAll(data, []byte("address 8080"), []byte("address "+strconv.Itoa(port)))
 }
 
@@ -141,4 +142,57 @@ var StandinPaths = []string{"zopehome/zopectl", "lib/python/Zope2/Startup/zopect
 // IsStandin reports whether a control program is the sandbox's stand-in.
 func IsStandin(data []byte) bool {
 	return bytes.Contains(data, []byte("Stand-in for Zope 2's control program"))
+}
+
+// Fixture is a vendor install's files, as shipped (paths as in the
+// release: /opt/zenoss or /usr/local/zenoss).
+type Fixture struct {
+	Name    string            // e.g. "zenoss-4.2.5"
+	Version string            // from its ZVersion.py
+	Files   map[string][]byte // by path relative to ZENHOME
+}
+
+// Fixtures returns the embedded vendor installs (2.x, 3.x and 4.x shapes):
+// the ones 'zenpatch verify --patch-set' checks every patch against.
+func Fixtures() ([]Fixture, error) {
+	dirs, err := fs.ReadDir(files, "files")
+	if err != nil {
+		return nil, err
+	}
+	var out []Fixture
+	for _, d := range dirs {
+		if !d.IsDir() {
+			continue
+		}
+		sub, err := fs.Sub(files, "files/"+d.Name())
+		if err != nil {
+			return nil, err
+		}
+		f, err := ReadFixture(d.Name(), sub)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// ReadFixture reads a fixture tree (bin/zopectl, Products/ZenModel/ZVersion.py, …).
+func ReadFixture(name string, fsys fs.FS) (Fixture, error) {
+	f := Fixture{Name: name, Files: map[string][]byte{}}
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(fsys, p)
+		f.Files[p] = data
+		return err
+	})
+	if err != nil {
+		return f, err
+	}
+	if _, ok := f.Files["bin/zopectl"]; !ok {
+		return f, fmt.Errorf("fixture %s has no bin/zopectl", name)
+	}
+	return f, nil
 }

@@ -14,7 +14,7 @@ import (
 // The sandbox's install files are the fixtures' bytes: a sandbox is shaped
 // exactly like the installs the patch engine is tested on.
 func TestTemplatesMatchFixtures(t *testing.T) {
-	for _, v := range Shapes {
+	for _, v := range append(Shapes, "2.5.2") {
 		err := fs.WalkDir(files, "files/zenoss-"+v, func(p string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return err
@@ -48,4 +48,13 @@ func TestCreateRunsStandin(t *testing.T) {
 		})
 	}
 	require.Error(t, Create(t.TempDir()+"/x", Options{Version: "9.9.9"}))
+}
+
+func TestFixtures(t *testing.T) {
+	fx, err := Fixtures()
+	require.NoError(t, err)
+	require.Len(t, fx, 3)
+	for _, f := range fx {
+		assert.Contains(t, string(f.Files["bin/zopectl"]), "#! /bin/sh", f.Name)
+	}
 }

@@ -26,6 +26,7 @@ type Settings struct {
 	StartTimeout time.Duration // start-timeout (seconds): wait for an instance to answer HTTP; default 120
 	StopTimeout  time.Duration // stop-timeout (seconds): wait for an instance to exit; default 60
 	HealthPath   string        // health-path: URL path that answers < 500 when an instance is up; default "/"
+	BalancerOff  bool          // balancer off: you run your own front end (see 'zenpatch frontend'); default on
 	Pos          map[string]zconfig.Pos
 	// Balancer settings, in a <balancer> section.
 	Balancer BalancerSettings
@@ -93,6 +94,15 @@ func (i *Install) ReadSettings(zc *ZopeConf) (*Settings, error) {
 			return nil, fmt.Errorf("%s: health-path %q: want a path starting with /", k.Pos, k.Value)
 		}
 		s.HealthPath = k.Value
+	}
+	if k := r.Get("balancer"); k != nil {
+		switch strings.ToLower(k.Value) {
+		case "off", "no", "false":
+			s.BalancerOff = true
+		case "on", "yes", "true":
+		default:
+			return nil, fmt.Errorf("%s: balancer %q: want on or off", k.Pos, k.Value)
+		}
 	}
 	for _, b := range r.Children("balancer") {
 		bs := &s.Balancer

@@ -137,7 +137,8 @@ func Alive(pid int) bool {
 	return true
 }
 
-// zopectl runs bin/zopectl with args for instance n (0: the vendor config).
+// zopectl runs bin/zopectl with args for instance n (n < 1: the vendor
+// config, the single Zope of ZOPES=1).
 func (c *Controller) zopectl(ctx context.Context, n int, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, c.Inst.Abs(zenoss.ZopectlPath), args...)
 	env := c.Env
@@ -145,9 +146,13 @@ func (c *Controller) zopectl(ctx context.Context, n int, args ...string) ([]byte
 		env = os.Environ()
 	}
 	env = withoutVars(env, "ZENPATCH_INSTANCE", "ZENPATCH_CONFIG_FILE")
+	// ZENPATCH_INSTANCE is always set, so a patched zopectl never calls
+	// back into zenpatch from here: 0 is the vendor config (zope.conf).
+	conf := c.Inst.Abs(zenoss.ZopeConfPath)
 	if n > 0 {
-		env = append(env, "ZENPATCH_INSTANCE="+strconv.Itoa(n), "ZENPATCH_CONFIG_FILE="+c.Inst.Abs(c.Instance(n).ConfigPath))
+		conf = c.Inst.Abs(c.Instance(n).ConfigPath)
 	}
+	env = append(env, "ZENPATCH_INSTANCE="+strconv.Itoa(max(n, 0)), "ZENPATCH_CONFIG_FILE="+conf)
 	cmd.Env = env
 	cmd.Dir = c.Inst.Home
 	cmd.WaitDelay = 5 * time.Second

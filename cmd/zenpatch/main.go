@@ -76,14 +76,17 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"demo", "the whole flow on a sandbox install it creates (needs python3)", cmdDemo},
 		{"status", "show version, patch state, ZOPES now vs recommended, instances", cmdStatus},
 		{"diff", "print every change apply would make as a unified diff (exit 2: pending)", cmdDiff},
 		{"apply", "apply the multi-Zope patch and set ZOPES", cmdApply},
 		{"revert", "bring back the vendor's zopectl, byte for byte", cmdRevert},
 		{"upgrade", "post-upgrade hook: re-apply after a Zenoss upgrade and restart (rolling)", cmdUpgrade},
+		{"verify", "CI checks: the patch set, the install, and (--live) the running service", cmdVerify},
 		{"hook", "install|uninstall: yum/dnf actions that run 'zenpatch upgrade' after a Zenoss package update", cmdHook},
 		{"zope", "start|stop|restart|status [N]: the Zope instances (what patched zopectl calls)", cmdZope},
 		{"balance", "run the HTTP balancer in the foreground (install or standalone)", cmdBalance},
+		{"frontend", "apache|haproxy|nginx: config for your own front end instead of the balancer", cmdFrontend},
 		{"version", "print zenpatch's own version", cmdVersion},
 		{"help", "list commands, or 'help COMMAND'", nil},
 	}

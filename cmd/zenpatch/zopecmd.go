@@ -199,6 +199,10 @@ func zopeAction(e *env, ctl *zope.Controller, action string, n int, exe string) 
 		if !ctl.Multi() {
 			return ctl.StopBalancer(e.ctx)
 		}
+		if ctl.Settings.BalancerOff {
+			fmt.Fprintf(e.stdout, "balancer off (%s): your own front end serves %s\n", zenoss.SettingsPath, ctl.ListenAddr())
+			return nil
+		}
 		if err := ctl.StartBalancer(e.ctx, exe, argv0); err != nil {
 			return withCode(exitError, err, "the instances run; fix the balancer and run 'zopectl start' again")
 		}
@@ -237,6 +241,9 @@ func zopeAction(e *env, ctl *zope.Controller, action string, n int, exe string) 
 		if n == 0 { // instances added by a raised ZOPES, and the balancer
 			if err := ctl.StartAll(e.ctx); err != nil {
 				return zopeErr(err)
+			}
+			if ctl.Settings.BalancerOff {
+				return nil
 			}
 			return ctl.StartBalancer(e.ctx, exe, argv0)
 		}

@@ -1,0 +1,266 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	version "github.com/hashicorp/go-version"
+
+	"github.com/zenpatch/zenpatch/apply"
+	"github.com/zenpatch/zenpatch/patches"
+	"github.com/zenpatch/zenpatch/sandbox"
+	"github.com/zenpatch/zenpatch/zenoss"
+	"github.com/zenpatch/zenpatch/zope"
+)
+
+// PatchSet checks every patch of set against every fixture whose version
+// it claims: it applies cleanly, the result passes 'sh -n', it is then
+// seen as applied, and reversing it gives the vendor bytes back. A patch
+// that claims no fixture is reported as drift (it was never checked).
+func PatchSet(r *Report, set *patches.Set, fixtures []sandbox.Fixture) {
+	for _, e := range set.Entries {
+		start := time.Now()
+		p, err := e.Patch()
+		if err != nil {
+			r.Add("patch-set", e.ID, Error, err.Error(), time.Since(start))
+			continue
+		}
+		claimed := 0
+		for _, fx := range fixtures {
+			v, ok := zenoss.ParseZVersion(fx.Files[zenoss.VersionPath])
+			if !ok {
+				continue
+			}
+			ver, err := version.NewVersion(v.Version)
+			if err != nil || !e.Matches(ver) {
+				continue
+			}
+			claimed++
+			t0 := time.Now()
+			st, detail := checkOne(p, fx)
+			r.Add("patch-set", e.ID+"@"+fx.Name, st, detail, time.Since(t0))
+		}
+		if claimed == 0 {
+			r.Add("patch-set", e.ID, Drift, fmt.Sprintf("no fixture of a version it claims (%s); nothing checked it", e.Versions), time.Since(start))
+		}
+	}
+}
+
+func checkOne(p *apply.Patch, fx sandbox.Fixture) (Status, string) {
+	var notes []string
+	for _, f := range p.Files {
+		orig, ok := fx.Files[f.Path]
+		if !ok {
+			return Conflict, f.Path + ": not in the fixture"
+		}
+		rev := p.Reverse().File(f.Path)
+		st, out, places, err := apply.Check(orig, f, rev, apply.MaxFuzz)
+		if st != apply.Pending {
+			if err != nil {
+				return Conflict, err.Error()
+			}
+			return Conflict, fmt.Sprintf("%s: the vendor file already looks patched", f.Path)
+		}
+		for _, pl := range places {
+			notes = append(notes, pl.String())
+		}
+		if err := shSyntax(out); err != nil {
+			return Error, fmt.Sprintf("%s after the patch fails sh -n: %v", f.Path, err)
+		}
+		if st2, _, _, _ := apply.Check(out, f, rev, apply.MaxFuzz); st2 != apply.Applied {
+			return Error, f.Path + ": after applying, the patch is not seen as applied"
+		}
+		back, _, err := apply.ApplyFile(out, rev, 0)
+		if err != nil || !bytes.Equal(back, orig) {
+			return Error, f.Path + ": reversing does not give the vendor bytes back"
+		}
+	}
+	return OK, strings.Join(notes, "; ") + "; sh -n ok; revert exact"
+}
+
+func shSyntax(script []byte) error {
+	f, err := os.CreateTemp("", "zenpatch-verify-*.sh")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(script); err != nil {
+		f.Close()
+		return err
+	}
+	f.Close()
+	out, err := exec.Command("sh", "-n", f.Name()).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// FixturesDir reads every subdirectory of dir that holds a bin/zopectl as
+// a fixture (vendor files, as shipped).
+func FixturesDir(dir string) ([]sandbox.Fixture, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []sandbox.Fixture
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		sub := filepath.Join(dir, e.Name())
+		if _, err := os.Stat(filepath.Join(sub, zenoss.ZopectlPath)); err != nil {
+			continue
+		}
+		f, err := sandbox.ReadFixture(e.Name(), os.DirFS(sub))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// HookState is whether the upgrade hook is in place, as the caller found.
+type HookState struct {
+	Installed bool
+	Detail    string
+}
+
+// Install checks an install: the patch is current for its version, ZOPES
+// is as wanted, instance configs match zope.conf, the hook is installed.
+func Install(r *Report, inst *zenoss.Install, opt zenoss.Options, hook HookState) {
+	t0 := time.Now()
+	in, err := inst.Inspect(opt)
+	if err != nil {
+		r.Add("install", "patch", Error, err.Error(), time.Since(t0))
+		return
+	}
+	switch in.State {
+	case zenoss.StateApplied:
+		r.Add("install", "patch", OK, fmt.Sprintf("%s applied (Zenoss %s from %s)", in.AppliedID, in.Version.Version, in.Version.Source), time.Since(t0))
+	case zenoss.StateAbsent:
+		r.Add("install", "patch", Drift, fmt.Sprintf("%s is not applied: run 'zenpatch apply'", in.Selection.Entry.ID), time.Since(t0))
+	case zenoss.StateStale:
+		r.Add("install", "patch", Drift, fmt.Sprintf("%s is applied; %s replaces it: run 'zenpatch apply'", in.AppliedID, in.Selection.Entry.ID), time.Since(t0))
+	default:
+		r.Add("install", "patch", Conflict, fmt.Sprintf("%s: %v", in.State, in.Problem), time.Since(t0))
+		return
+	}
+	if in.ZopesNow == in.ZopesWant {
+		r.Add("install", "zopes", OK, fmt.Sprintf("ZOPES=%d (%s)", in.ZopesNow, in.ZopesWhy), 0)
+	} else if in.ZopesNow == 0 {
+		r.Add("install", "zopes", Drift, fmt.Sprintf("no ZOPES line (unpatched: one Zope), want %d (%s): run 'zenpatch apply'", in.ZopesWant, in.ZopesWhy), 0)
+	} else {
+		r.Add("install", "zopes", Drift, fmt.Sprintf("ZOPES=%d, want %d (%s): run 'zenpatch apply'", in.ZopesNow, in.ZopesWant, in.ZopesWhy), 0)
+	}
+	t0 = time.Now()
+	ctl, err := zope.New(inst, nil)
+	if err != nil {
+		r.Add("install", "instance-configs", Error, err.Error(), time.Since(t0))
+	} else {
+		var stale []string
+		for _, n := range ctl.Known() {
+			in, want := zenoss.DeriveInstance(ctl.Conf, n, ctl.Settings.BasePort)
+			have, err := inst.ReadFile(in.ConfigPath)
+			if err != nil {
+				continue // not started yet: derived at its first start
+			}
+			if !bytes.Equal(have, want) {
+				stale = append(stale, fmt.Sprint(n))
+			}
+		}
+		if len(stale) == 0 {
+			r.Add("install", "instance-configs", OK, "every instance config matches zope.conf", time.Since(t0))
+		} else {
+			r.Add("install", "instance-configs", Drift, fmt.Sprintf("instance %s started with an older zope.conf: run 'zopectl restart'", strings.Join(stale, ", ")), time.Since(t0))
+		}
+	}
+	if hook.Installed {
+		r.Add("install", "hook", OK, hook.Detail, 0)
+	} else {
+		r.Add("install", "hook", Drift, hook.Detail, 0)
+	}
+}
+
+// Live checks that every instance answers HTTP, that the balancer
+// answers, and that each instance is reached through the balancer.
+func Live(ctx context.Context, r *Report, inst *zenoss.Install) {
+	t0 := time.Now()
+	ctl, err := zope.New(inst, nil)
+	if err != nil {
+		r.Add("live", "instances", Error, err.Error(), time.Since(t0))
+		return
+	}
+	if !ctl.Multi() {
+		pid, ok := ctl.VendorStatus()
+		if ok {
+			r.Add("live", "zope", OK, fmt.Sprintf("single Zope running (pid %d); ZOPES=1", pid), time.Since(t0))
+		} else {
+			r.Add("live", "zope", Error, "ZOPES=1 and no Zope runs", time.Since(t0))
+		}
+		return
+	}
+	for _, s := range ctl.StatusAll(ctx) {
+		if s.Surplus {
+			if s.Running {
+				r.Add("live", fmt.Sprintf("instance-%d", s.N), Drift, "surplus instance still running: 'zopectl start' stops it", 0)
+			}
+			continue
+		}
+		if s.Answers {
+			r.Add("live", fmt.Sprintf("instance-%d", s.N), OK, fmt.Sprintf("pid %d answers on port %d", s.PID, s.Port), 0)
+		} else {
+			r.Add("live", fmt.Sprintf("instance-%d", s.N), Error, fmt.Sprintf("does not answer on port %d", s.Port), 0)
+		}
+	}
+	if ctl.Settings.BalancerOff {
+		r.Add("live", "balancer", Skipped, "balancer off in etc/zenpatch.conf (your own front end)", 0)
+		return
+	}
+	t0 = time.Now()
+	before, err := ctl.BalancerStatus(ctx)
+	if err != nil {
+		r.Add("live", "balancer", Error, "the balancer does not answer on "+zope.AdminSocket+": "+err.Error(), time.Since(t0))
+		return
+	}
+	r.Add("live", "balancer", OK, fmt.Sprintf("answers; %d backends", len(before.Backends)), time.Since(t0))
+	// Through the public address: enough requests that every backend
+	// serves some (least-outstanding with round-robin ties).
+	addr := ctl.ListenAddr()
+	if strings.HasPrefix(addr, ":") {
+		addr = "127.0.0.1" + addr
+	}
+	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	t0 = time.Now()
+	for range 4 * len(before.Backends) {
+		resp, err := client.Get("http://" + addr + ctl.Settings.HealthPath)
+		if err != nil {
+			r.Add("live", "through-balancer", Error, err.Error(), time.Since(t0))
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	after, err := ctl.BalancerStatus(ctx)
+	if err != nil {
+		r.Add("live", "through-balancer", Error, err.Error(), time.Since(t0))
+		return
+	}
+	for i, b := range after.Backends {
+		name := "through-balancer-" + b.Name
+		if i < len(before.Backends) && b.Served > before.Backends[i].Served {
+			r.Add("live", name, OK, fmt.Sprintf("reached via %s (%s)", addr, b.State), time.Since(t0))
+		} else {
+			r.Add("live", name, Error, fmt.Sprintf("not reached via %s (state %s)", addr, b.State), time.Since(t0))
+		}
+	}
+}

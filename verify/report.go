@@ -1,0 +1,203 @@
+// Package verify checks, for CI and monitoring: that every patch applies to
+// every vendor zopectl it claims, that an install is as zenpatch means it to
+// be (patch current, ZOPES as wanted, instance configs fresh, hook in
+// place), and that its instances and balancer answer. Results are a Report
+// printed as a table, JSON or JUnit XML, with one exit code.
+package verify
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Status of one check.
+type Status string
+
+// Check results, from best to worst for the exit code: conflict wins over
+// error, error over drift.
+const (
+	OK       Status = "ok"
+	Skipped  Status = "skipped"
+	Drift    Status = "drift"    // exit 2: not as it should be; 'zenpatch apply' or a restart fixes it
+	Error    Status = "error"    // exit 1: broken
+	Conflict Status = "conflict" // exit 3: a patch does not fit, or the version is unsupported
+)
+
+// Check is one verified fact.
+type Check struct {
+	Group    string        `json:"group"` // "patch-set", "install", "live"
+	Name     string        `json:"name"`
+	Status   Status        `json:"status"`
+	Detail   string        `json:"detail"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Report is a list of checks.
+type Report struct {
+	Checks []Check `json:"checks"`
+}
+
+// Add appends a check.
+func (r *Report) Add(group, name string, st Status, detail string, d time.Duration) {
+	r.Checks = append(r.Checks, Check{Group: group, Name: name, Status: st, Detail: detail, Duration: d})
+}
+
+// ExitCode is 0 when every check is ok or skipped, else 3 for any
+// conflict, 1 for any error, 2 for drift.
+func (r *Report) ExitCode() int {
+	code := 0
+	for _, c := range r.Checks {
+		switch c.Status {
+		case Conflict:
+			return 3
+		case Error:
+			code = 1
+		case Drift:
+			if code == 0 {
+				code = 2
+			}
+		}
+	}
+	return code
+}
+
+// Counts returns how many checks have each status.
+func (r *Report) Counts() map[Status]int {
+	m := map[Status]int{}
+	for _, c := range r.Checks {
+		m[c.Status]++
+	}
+	return m
+}
+
+// WriteText prints a table, one check a line, and a summary.
+func (r *Report) WriteText(w io.Writer) {
+	width := 5
+	for _, c := range r.Checks {
+		width = max(width, len(c.Group)+1+len(c.Name))
+	}
+	for _, c := range r.Checks {
+		fmt.Fprintf(w, "%-*s  %-8s %s\n", width, c.Group+"/"+c.Name, c.Status, c.Detail)
+	}
+	n := r.Counts()
+	fmt.Fprintf(w, "%d checks: %d ok, %d drift, %d conflict, %d error, %d skipped\n", len(r.Checks), n[OK], n[Drift], n[Conflict], n[Error], n[Skipped])
+}
+
+// jsonReport is the stable --json form.
+type jsonReport struct {
+	OK       bool    `json:"ok"`
+	ExitCode int     `json:"exit_code"`
+	Checks   []Check `json:"checks"`
+}
+
+// WriteJSON prints the report as JSON: {"ok", "exit_code", "checks": [...]}.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	checks := r.Checks
+	if checks == nil {
+		checks = []Check{}
+	}
+	return enc.Encode(jsonReport{OK: r.ExitCode() == 0, ExitCode: r.ExitCode(), Checks: checks})
+}
+
+type junitSuites struct {
+	XMLName xml.Name     `xml:"testsuites"`
+	Name    string       `xml:"name,attr"`
+	Tests   int          `xml:"tests,attr"`
+	Fails   int          `xml:"failures,attr"`
+	Errors  int          `xml:"errors,attr"`
+	Suites  []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name    string      `xml:"name,attr"`
+	Tests   int         `xml:"tests,attr"`
+	Fails   int         `xml:"failures,attr"`
+	Errors  int         `xml:"errors,attr"`
+	Skipped int         `xml:"skipped,attr"`
+	Time    string      `xml:"time,attr"`
+	Cases   []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Time      string        `xml:"time,attr"`
+	Failure   *junitProblem `xml:"failure,omitempty"`
+	Error     *junitProblem `xml:"error,omitempty"`
+	Skipped   *junitProblem `xml:"skipped,omitempty"`
+	Output    string        `xml:"system-out,omitempty"`
+}
+
+type junitProblem struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr,omitempty"`
+	Text    string `xml:",chardata"`
+}
+
+// WriteJUnit writes JUnit XML (one testsuite per group) that CI systems
+// render: drift and conflict are failures, error is an error.
+func (r *Report) WriteJUnit(w io.Writer) error {
+	out := junitSuites{Name: "zenpatch verify"}
+	idx := map[string]int{}
+	for _, c := range r.Checks {
+		i, ok := idx[c.Group]
+		if !ok {
+			i = len(out.Suites)
+			idx[c.Group] = i
+			out.Suites = append(out.Suites, junitSuite{Name: "zenpatch." + c.Group})
+		}
+		s := &out.Suites[i]
+		tc := junitCase{Name: c.Name, Classname: "zenpatch." + c.Group, Time: secs(c.Duration), Output: c.Detail}
+		p := &junitProblem{Message: firstLine(c.Detail), Type: string(c.Status), Text: c.Detail}
+		switch c.Status {
+		case Drift, Conflict:
+			tc.Failure = p
+			s.Fails++
+			out.Fails++
+		case Error:
+			tc.Error = p
+			s.Errors++
+			out.Errors++
+		case Skipped:
+			tc.Skipped = p
+			s.Skipped++
+		}
+		s.Tests++
+		out.Tests++
+		s.Cases = append(s.Cases, tc)
+	}
+	for i := range out.Suites {
+		var d time.Duration
+		for _, c := range r.Checks {
+			if "zenpatch."+c.Group == out.Suites[i].Name {
+				d += c.Duration
+			}
+		}
+		out.Suites[i].Time = secs(d)
+	}
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
