@@ -280,8 +280,8 @@ func stripVolatile(digest string) string {
 	return strings.Join(keep, "\n")
 }
 
-// freeBlock finds n consecutive free loopback ports.
-func freeBlock(ts *testscript.TestScript, n int) int {
+// testPorts finds n consecutive free loopback ports.
+func testPorts(ts *testscript.TestScript, n int) int {
 	for try := 0; try < 200; try++ {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		ts.Check(err)
@@ -315,8 +315,8 @@ func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) > 1 {
 		version = args[1]
 	}
-	port := freeBlock(ts, 1)
-	base := freeBlock(ts, 6)
+	port := testPorts(ts, 1)
+	base := testPorts(ts, 6)
 	dir := ts.MkAbs(args[0])
 	ts.Check(sandbox.Create(dir, sandbox.Options{Version: version, Port: port}))
 	conf := fmt.Sprintf("# test sandbox\nbase-port %d\nstart-timeout 20\nstop-timeout 10\n", base)
