@@ -73,6 +73,7 @@ func TestScripts(t *testing.T) {
 			"loadstop":  cmdLoadstop,
 			"sigkill":   cmdSigkill,
 			"lbstate":   cmdLbstate,
+			"upgradefx": cmdUpgradeFixture,
 		},
 	})
 }
@@ -267,12 +268,12 @@ func cmdCrashtest(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Logf("killed apply at %d points; each converged", kills)
 }
 
-// stripVolatile drops the state file's digest (it holds a timestamp) and
-// the lock file.
+// stripVolatile drops the state file's digest (it holds a timestamp), the
+// lock file and zenpatch's log (every run appends to it).
 func stripVolatile(digest string) string {
 	var keep []string
 	for _, l := range strings.Split(digest, "\n") {
-		if strings.HasPrefix(l, "var/zenpatch/state.json ") || strings.HasPrefix(l, "var/zenpatch/lock ") {
+		if strings.HasPrefix(l, "var/zenpatch/state.json ") || strings.HasPrefix(l, "var/zenpatch/lock ") || strings.HasPrefix(l, "log/zenpatch.log ") {
 			continue
 		}
 		keep = append(keep, l)
@@ -444,4 +445,53 @@ func cmdLbstate(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	ts.Fatalf("backend %s is %q, not %s, after %s", args[1], last, args[2], limit)
+}
+
+// upgradefx FIXTURE: on a copy of a vendor fixture, 'upgrade --no-restart'
+// patches it; a simulated package upgrade then puts the vendor zopectl back
+// (and a newer ZVersion.py); 'upgrade' patches again, keeping ZOPES; a
+// second 'upgrade' changes nothing and says so in one line.
+func cmdUpgradeFixture(ts *testscript.TestScript, neg bool, args []string) {
+	name := args[0]
+	dir := ts.MkAbs("up-" + name)
+	ts.Check(copyTree(filepath.Join(ts.Getenv("FIXTURES"), name), dir))
+	vendor, err := os.ReadFile(filepath.Join(dir, "bin/zopectl"))
+	ts.Check(err)
+	run := func(want int, a ...string) {
+		cmdCode(ts, false, append([]string{strconv.Itoa(want), "zenpatch"}, append(a, "--zenhome", dir)...))
+	}
+	run(0, "upgrade", "--no-restart", "--zopes", "3")
+	patched, err := os.ReadFile(filepath.Join(dir, "bin/zopectl"))
+	ts.Check(err)
+	if string(patched) == string(vendor) || !strings.Contains(string(patched), "\nZOPES=3\n") {
+		ts.Fatalf("%s: upgrade did not patch", name)
+	}
+	// The package upgrade: vendor zopectl back, version bumped (same series).
+	ts.Check(os.WriteFile(filepath.Join(dir, "bin/zopectl"), vendor, 0o755))
+	vpath := filepath.Join(dir, "Products/ZenModel/ZVersion.py")
+	v, err := os.ReadFile(vpath)
+	ts.Check(err)
+	ts.Check(os.WriteFile(vpath, []byte(strings.Replace(string(v), "VERSION", "# upgraded\nVERSION", 1)), 0o644))
+	run(0, "upgrade", "--no-restart")
+	again, err := os.ReadFile(filepath.Join(dir, "bin/zopectl"))
+	ts.Check(err)
+	if string(again) != string(patched) {
+		ts.Fatalf("%s: after the vendor upgrade, upgrade gave another zopectl:\n%s", name, again)
+	}
+	before, err := treeDigest(dir)
+	ts.Check(err)
+	run(0, "upgrade", "--no-restart")
+	if out := strings.TrimSpace(ts.ReadFile("stdout")); strings.Count(out, "\n") != 0 || !strings.Contains(out, "nothing to do") {
+		ts.Fatalf("%s: second upgrade should say nothing to do in one line, said:\n%s", name, out)
+	}
+	after, err := treeDigest(dir)
+	ts.Check(err)
+	if stripVolatile(before) != stripVolatile(after) {
+		ts.Fatalf("%s: second upgrade changed files", name)
+	}
+	log, err := os.ReadFile(filepath.Join(dir, "log/zenpatch.log"))
+	ts.Check(err)
+	if !strings.Contains(string(log), "msg=applied") {
+		ts.Fatalf("%s: log/zenpatch.log has no decision:\n%s", name, log)
+	}
 }

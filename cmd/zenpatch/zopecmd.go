@@ -193,11 +193,16 @@ func zopeAction(e *env, ctl *zope.Controller, action string, n int, exe string) 
 		if n > 0 {
 			return zopeErr(ctl.StartOne(e.ctx, n))
 		}
+		if !ctl.Multi() { // ZOPES=1: the vendor Zope needs the balancer's port
+			if err := ctl.StopBalancer(e.ctx); err != nil {
+				return err
+			}
+		}
 		if err := ctl.StartAll(e.ctx); err != nil {
 			return zopeErr(err)
 		}
 		if !ctl.Multi() {
-			return ctl.StopBalancer(e.ctx)
+			return nil
 		}
 		if ctl.Settings.BalancerOff {
 			fmt.Fprintf(e.stdout, "balancer off (%s): your own front end serves %s\n", zenoss.SettingsPath, ctl.ListenAddr())
