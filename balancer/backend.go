@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
 )
 
 // BackendSpec describes one backend.
@@ -57,6 +58,7 @@ type Backend struct {
 
 	classes [6]prometheus.Counter // by status class 1xx..5xx; [0] = transport error
 	seconds prometheus.Observer
+	client  *fasthttp.HostClient // keep-alive connections to it
 }
 
 // state is the backend's state (mutex held).

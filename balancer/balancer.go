@@ -8,9 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"strconv"
 	"sync"
+
+	"github.com/valyala/fasthttp"
 	"time"
 )
 
@@ -76,8 +77,6 @@ type Balancer struct {
 	backends  []*Backend
 	queue     []*waiter
 	rr        int
-	proxy     *httputil.ReverseProxy
-	transport *http.Transport
 	health    *http.Client
 	m         *metrics
 	stopCheck context.CancelFunc
@@ -90,33 +89,12 @@ type Balancer struct {
 func New(cfg Config, specs []BackendSpec) (*Balancer, error) {
 	cfg.defaults()
 	lb := &Balancer{cfg: cfg, m: newMetrics()}
-	lb.transport = &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:          4096,
-		MaxIdleConnsPerHost:   1024, // Go's default of 2 would churn connections under load
-		IdleConnTimeout:       60 * time.Second,
-		ResponseHeaderTimeout: cfg.BackendTimeout,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true,
-		ForceAttemptHTTP2:     false,
-	}
 	lb.health = &http.Client{
 		Timeout:   cfg.HealthTimeout,
 		Transport: &http.Transport{DisableKeepAlives: true, DialContext: (&net.Dialer{Timeout: cfg.HealthTimeout}).DialContext},
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse // a Zope redirect to the login page is healthy
 		},
-	}
-	lb.proxy = &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetXForwarded()
-			pr.Out.URL.Scheme = "http"
-			pr.Out.URL.Host = "zope" // the transport sets the backend
-		},
-		Transport:    (*roundTripper)(lb),
-		BufferPool:   &bufferPool{},
-		ErrorHandler: lb.proxyError,
-		ErrorLog:     slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	if err := lb.SetBackends(specs); err != nil {
 		return nil, err
@@ -161,7 +139,7 @@ func (lb *Balancer) SetBackends(specs []BackendSpec) error {
 			delete(old, s.Addr)
 			continue
 		}
-		b := &Backend{BackendSpec: s, up: true}
+		b := &Backend{BackendSpec: s, up: true, client: lb.newClient(s.Addr)}
 		lb.m.register(b)
 		next = append(next, b)
 	}
@@ -173,32 +151,6 @@ func (lb *Balancer) SetBackends(specs []BackendSpec) error {
 	return nil
 }
 
-// ServeHTTP proxies one request.
-func (lb *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	lb.proxy.ServeHTTP(w, r)
-}
-
-func (lb *Balancer) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, ErrQueueFull), errors.Is(err, ErrQueueTimeout):
-		w.Header().Set("Retry-After", strconv.Itoa(int(lb.cfg.RetryAfter.Seconds())))
-		http.Error(w, "Zenoss is busy: every Zope instance is working on other requests. Try again shortly.", http.StatusServiceUnavailable)
-	case errors.Is(err, context.Canceled):
-		// the client went away; nothing to answer
-	default:
-		lb.cfg.Logger.Warn("proxy error", "method", r.Method, "path", r.URL.Path, "err", err)
-		http.Error(w, "Bad gateway: the Zope instance did not answer.", http.StatusBadGateway)
-	}
-}
-
-// bufferPool reuses the proxy's 32 KiB copy buffers.
-type bufferPool struct{ p sync.Pool }
-
-func (bp *bufferPool) Get() []byte {
-	if b, ok := bp.p.Get().(*[]byte); ok {
-		return *b
-	}
-	return make([]byte, 32*1024)
-}
-
-func (bp *bufferPool) Put(b []byte) { bp.p.Put(&b) }
+// Handler is the balancer's request handler, for a fasthttp.Server (Server
+// runs one with the right timeouts).
+func (lb *Balancer) Handler() fasthttp.RequestHandler { return lb.serve }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
 )
 
 // zope is a test backend that counts concurrency and can block requests.
@@ -34,10 +35,10 @@ func newZope(t *testing.T, gate bool) *zope {
 		z.gate = make(chan struct{})
 	}
 	z.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		z.lastReq.Store(r)
 		if r.Header.Get("User-Agent") == "zenpatch-balancer-health" {
 			return
 		}
+		z.lastReq.Store(r)
 		c := z.cur.Add(1)
 		for {
 			p := z.peak.Load()
@@ -65,7 +66,19 @@ func newZope(t *testing.T, gate bool) *zope {
 
 func (z *zope) addr() string { return z.srv.Listener.Addr().String() }
 
-func newLB(t *testing.T, cfg Config, zs ...*zope) (*Balancer, *httptest.Server) {
+// front serves a balancer on loopback the way Server does.
+type front struct{ URL string }
+
+func startFront(t *testing.T, lb *Balancer) *front {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &fasthttp.Server{Handler: lb.Handler(), NoDefaultServerHeader: true, NoDefaultContentType: true}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Shutdown() })
+	return &front{URL: "http://" + l.Addr().String()}
+}
+
+func newLB(t *testing.T, cfg Config, zs ...*zope) (*Balancer, *front) {
 	var specs []BackendSpec
 	for _, z := range zs {
 		specs = append(specs, BackendSpec{Addr: z.addr(), Cap: 2})
@@ -80,8 +93,8 @@ func newLB(t *testing.T, cfg Config, zs ...*zope) (*Balancer, *httptest.Server) 
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	lb.Start(ctx)
-	front := httptest.NewServer(lb)
-	t.Cleanup(func() { front.Close(); cancel(); lb.Stop() })
+	front := startFront(t, lb)
+	t.Cleanup(func() { cancel(); lb.Stop() })
 	return lb, front
 }
 
@@ -147,8 +160,7 @@ func TestDialErrorRetriedElsewhereAnyMethod(t *testing.T) {
 	dead.srv.Close()
 	lb, err := New(Config{SlowStart: -1}, []BackendSpec{{Addr: deadAddr, Cap: 2}, {Addr: good.addr(), Cap: 2}})
 	require.NoError(t, err)
-	front := httptest.NewServer(lb)
-	defer front.Close()
+	front := startFront(t, lb)
 	for range 4 {
 		resp, err := http.Post(front.URL, "text/plain", strings.NewReader("form=1"))
 		require.NoError(t, err)
@@ -185,8 +197,7 @@ func TestReachedRetriedOnlyIfIdempotent(t *testing.T) {
 	}()
 	lb, err := New(Config{SlowStart: -1}, []BackendSpec{{Name: "bad", Addr: l.Addr().String(), Cap: 8}, {Name: "good", Addr: good.addr(), Cap: 1}})
 	require.NoError(t, err)
-	front := httptest.NewServer(lb)
-	defer front.Close()
+	front := startFront(t, lb)
 	gets, posts502 := 0, 0
 	for range 10 {
 		c, _, _ := get(t, front.URL)

@@ -2,88 +2,190 @@ package balancer
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"net"
-	"net/http"
-	"sync"
+	"strconv"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
-// maxRetryBody is the largest request body kept in memory so that the
-// request can be sent again to another backend.
-const maxRetryBody = 1 << 20
+// The proxy path runs on fasthttp: on two cores shared with the Zopes, the
+// balancer's CPU per request is taken from them, and fasthttp needs about
+// half of net/http's (see README, "Balancer figures"). Requests and
+// responses are buffered whole (MaxBody), so a backend's slot is freed as
+// soon as the Zope has answered, however slowly the client reads.
 
-// roundTripper picks the backend for each request and retries by the
-// rules in the package comment.
-type roundTripper Balancer
+// MaxBody is the largest request or response body the balancer carries.
+const MaxBody = 256 << 20
 
-func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
-	lb := (*Balancer)(rt)
+// dialError marks a failure to connect: the request never reached the
+// backend, so any method may be sent to another.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return "connect: " + e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+func isDialError(err error) bool {
+	var de *dialError
+	return errors.As(err, &de) || errors.Is(err, fasthttp.ErrDialTimeout)
+}
+
+// newClient is the connection pool to one backend. Retries on another
+// backend are the balancer's business; the client only replaces a stale
+// pooled connection. Whenever a backend restarts or fails, its idle
+// connections are dropped (they lead to the old process).
+func (lb *Balancer) newClient(addr string) *fasthttp.HostClient {
+	d := &net.Dialer{Timeout: lb.cfg.DialTimeout, KeepAlive: 30 * time.Second}
+	return &fasthttp.HostClient{
+		Addr: addr,
+		Dial: func(a string) (net.Conn, error) {
+			c, err := d.Dial("tcp", a)
+			if err != nil {
+				return nil, &dialError{err}
+			}
+			return c, nil
+		},
+		MaxConns:            1 << 16, // the balancer's caps limit concurrency
+		MaxIdleConnDuration: 60 * time.Second,
+		// One retry, on a fresh connection, only for an idempotent request
+		// whose pooled keep-alive connection the backend had closed.
+		MaxIdemponentCallAttempts: 2,
+		RetryIfErr: func(req *fasthttp.Request, attempts int, err error) (bool, bool) {
+			return false, attempts < 2 && idempotent(req.Header.Method()) &&
+				(errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF))
+		},
+		ReadTimeout:                   lb.cfg.BackendTimeout,
+		WriteTimeout:                  lb.cfg.BackendTimeout,
+		MaxResponseBodySize:           MaxBody,
+		ReadBufferSize:                MaxHeaderBytes,
+		NoDefaultUserAgentHeader:      true,
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+	}
+}
+
+// hopByHop are the headers that concern one connection only (RFC 9110 7.6.1).
+var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// serve proxies one request.
+func (lb *Balancer) serve(ctx *fasthttp.RequestCtx) {
+	req := &ctx.Request
+	closeAfter := req.Header.ConnectionClose()
+	stripHopByHop(&req.Header)
+	// X-Forwarded-*: set from this connection; inbound values are replaced
+	// so a client cannot forge its address.
+	req.Header.Set("X-Forwarded-For", ctx.RemoteIP().String())
+	req.Header.SetBytesV("X-Forwarded-Host", req.Header.Host())
+	if ctx.IsTLS() {
+		req.Header.Set("X-Forwarded-Proto", "https")
+	} else {
+		req.Header.Set("X-Forwarded-Proto", "http")
+	}
 	var prefer *Backend
 	if lb.cfg.Affinity {
-		prefer = lb.affinity(req)
+		prefer = lb.affinity(req.Header.Cookie(lb.cfg.CookieName))
 	}
-	resend := req.Body == nil || req.Body == http.NoBody
-	if !resend && req.ContentLength >= 0 && req.ContentLength <= maxRetryBody {
-		data, err := io.ReadAll(req.Body)
-		req.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		req.Body = io.NopCloser(bytes.NewReader(data))
-		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
-		resend = true
-	}
+	idem := idempotent(req.Header.Method())
 	var tried []*Backend
-	for attempt := 0; ; attempt++ {
-		b, err := lb.acquire(req.Context(), prefer, tried)
+	for {
+		b, err := lb.acquire(ctx, prefer, tried)
 		if err != nil {
 			if len(tried) > 0 && errors.Is(err, ErrQueueTimeout) {
-				return nil, lastErr(tried)
+				lb.badGateway(ctx, tried[len(tried)-1].lastErrText(lb))
+			} else {
+				lb.busy(ctx, err)
 			}
-			return nil, err
+			break
 		}
-		out := req
-		if attempt > 0 {
-			out = req.Clone(req.Context())
-			if req.GetBody != nil {
-				out.Body, _ = req.GetBody()
-			}
-		}
-		out.URL.Host = b.Addr
 		start := time.Now()
-		resp, err := lb.transport.RoundTrip(out)
+		err = b.client.Do(req, &ctx.Response)
+		lb.release(b)
 		if err == nil {
-			if lb.cfg.Affinity && (prefer != b) {
-				setAffinity(resp, lb.cfg.CookieName, b.Name)
-			}
-			resp.Body = &releaseBody{ReadCloser: resp.Body, lb: lb, b: b, start: start}
-			if c := resp.StatusCode / 100; c >= 1 && c <= 5 {
+			b.observe(time.Since(start))
+			if c := ctx.Response.StatusCode() / 100; c >= 1 && c <= 5 {
 				b.classes[c].Inc()
 			}
-			return resp, nil
+			stripHopByHop(&ctx.Response.Header)
+			if lb.cfg.Affinity && prefer != b {
+				var ck fasthttp.Cookie
+				ck.SetKey(lb.cfg.CookieName)
+				ck.SetValue(b.Name)
+				ck.SetPath("/")
+				ck.SetHTTPOnly(true)
+				ck.SetSameSite(fasthttp.CookieSameSiteLaxMode)
+				ctx.Response.Header.SetCookie(&ck)
+			}
+			break
 		}
-		lb.release(b)
 		b.errors.Add(1)
 		b.classes[0].Inc()
 		reached := !isDialError(err)
 		if !reached {
 			lb.passiveFail(b, err)
-		}
-		if errors.Is(err, context.Canceled) || req.Context().Err() != nil {
-			return nil, err
+		} else {
+			lb.setLastErr(b, err)
 		}
 		tried = append(tried, b)
-		lb.setLastErr(b, err)
 		// Never reached: any method may go elsewhere. Reached: only an
-		// idempotent one (the client has been sent nothing yet).
-		if !resend || (reached && !idempotent(req.Method)) || len(tried) >= lb.count() {
-			return nil, err
+		// idempotent one; nothing has been sent to the client yet.
+		if (reached && !idem) || len(tried) >= lb.count() {
+			lb.cfg.Logger.Warn("proxy error", "method", string(req.Header.Method()), "path", string(req.URI().Path()), "backend", b.Name, "err", err)
+			lb.badGateway(ctx, err.Error())
+			break
 		}
 		lb.m.retries.Inc()
+		ctx.Response.Reset()
 		prefer = nil
+	}
+	if closeAfter {
+		ctx.SetConnectionClose()
+	}
+}
+
+func (b *Backend) lastErrText(lb *Balancer) string {
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	return b.lastErr
+}
+
+// busy answers 503 with Retry-After (queue full or timed out).
+func (lb *Balancer) busy(ctx *fasthttp.RequestCtx, _ error) {
+	ctx.Response.Reset()
+	ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.Response.Header.Set("Retry-After", strconv.Itoa(int(lb.cfg.RetryAfter.Seconds())))
+	ctx.SetBodyString("Zenoss is busy: every Zope instance is working on other requests. Try again shortly.\n")
+}
+
+// badGateway answers 502: the request could not be served by any backend.
+func (lb *Balancer) badGateway(ctx *fasthttp.RequestCtx, _ string) {
+	ctx.Response.Reset()
+	ctx.SetStatusCode(fasthttp.StatusBadGateway)
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetBodyString("Bad gateway: the Zope instance did not answer.\n")
+}
+
+// headers is what stripHopByHop needs of fasthttp's request and response
+// headers.
+type headers interface {
+	Peek(string) []byte
+	Del(string)
+}
+
+// stripHopByHop removes hop-by-hop headers and those the Connection header
+// names.
+func stripHopByHop(h headers) {
+	if c := h.Peek("Connection"); len(c) > 0 {
+		for _, tok := range bytes.Split(c, []byte(",")) {
+			if t := bytes.TrimSpace(tok); len(t) > 0 && !bytes.EqualFold(t, []byte("close")) && !bytes.EqualFold(t, []byte("keep-alive")) {
+				h.Del(string(t))
+			}
+		}
+	}
+	for _, k := range hopByHop {
+		h.Del(k)
 	}
 }
 
@@ -99,71 +201,25 @@ func (lb *Balancer) setLastErr(b *Backend, err error) {
 	lb.mu.Unlock()
 }
 
-func lastErr(tried []*Backend) error {
-	return errors.New("no Zope instance answered (tried " + tried[len(tried)-1].Addr + " last)")
-}
-
-func isDialError(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
-}
-
-func idempotent(method string) bool {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+func idempotent(method []byte) bool {
+	switch string(method) {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
 		return true
 	}
 	return false
 }
 
-// releaseBody frees the backend's slot when the proxy has read the
-// response (or given up on it), and times the request.
-type releaseBody struct {
-	io.ReadCloser
-	lb    *Balancer
-	b     *Backend
-	start time.Time
-	once  sync.Once
-}
-
-func (r *releaseBody) Read(p []byte) (int, error) {
-	n, err := r.ReadCloser.Read(p)
-	if err == io.EOF {
-		r.done()
-	}
-	return n, err
-}
-
-func (r *releaseBody) Close() error {
-	err := r.ReadCloser.Close()
-	r.done()
-	return err
-}
-
-func (r *releaseBody) done() {
-	r.once.Do(func() {
-		r.b.observe(time.Since(r.start))
-		r.lb.release(r.b)
-	})
-}
-
-// affinity returns the backend named by the request's cookie, if any.
-func (lb *Balancer) affinity(req *http.Request) *Backend {
-	c, err := req.Cookie(lb.cfg.CookieName)
-	if err != nil {
+// affinity returns the backend named by the affinity cookie's value.
+func (lb *Balancer) affinity(value []byte) *Backend {
+	if len(value) == 0 {
 		return nil
 	}
 	lb.mu.Lock()
 	defer lb.mu.Unlock()
 	for _, b := range lb.backends {
-		if b.Name == c.Value {
+		if b.Name == string(value) {
 			return b
 		}
 	}
 	return nil
-}
-
-func setAffinity(resp *http.Response, name, value string) {
-	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
-	resp.Header.Add("Set-Cookie", c.String())
 }

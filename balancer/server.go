@@ -2,20 +2,22 @@ package balancer
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
-// Server timeouts: slow or idle clients cannot pin the balancer.
+// Server timeouts and limits: slow or idle clients cannot pin the balancer.
 const (
 	ReadHeaderTimeout = 10 * time.Second // a request's headers must arrive within this
-	ReadTimeout       = 5 * time.Minute  // the whole request, body included (uploads)
+	ReadTimeout       = 5 * time.Minute  // its body then (uploads)
 	IdleTimeout       = 60 * time.Second // keep-alive connections idle longer are closed
-	WriteStall        = 30 * time.Second // a client that accepts no bytes for this long is cut
-	MaxHeaderBytes    = 64 << 10         // request header size limit
+	WriteTimeout      = 5 * time.Minute  // a client must take the (buffered) response within this
+	MaxHeaderBytes    = 64 << 10         // request header size limit (431 beyond)
 	ShutdownTimeout   = 30 * time.Second // graceful stop: in-flight requests get this long
 )
 
@@ -30,6 +32,10 @@ type Server struct {
 	ReadHeaderTimeout time.Duration
 }
 
+type fastLogger struct{ l *slog.Logger }
+
+func (f fastLogger) Printf(format string, args ...any) { f.l.Debug(fmt.Sprintf(format, args...)) }
+
 // Run serves until ctx ends, then stops gracefully: no new connections,
 // in-flight requests finish (up to ShutdownTimeout).
 func (s *Server) Run(ctx context.Context) error {
@@ -41,13 +47,20 @@ func (s *Server) Run(ctx context.Context) error {
 	if rht == 0 {
 		rht = ReadHeaderTimeout
 	}
-	pub := &http.Server{
-		Handler:           http.HandlerFunc(s.serve),
-		ReadHeaderTimeout: rht,
-		ReadTimeout:       ReadTimeout,
-		IdleTimeout:       IdleTimeout,
-		MaxHeaderBytes:    MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	pub := &fasthttp.Server{
+		Handler:     s.LB.serve,
+		ReadTimeout: rht, // until the headers are in; then HeaderReceived extends it
+		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+			return fasthttp.RequestConfig{ReadTimeout: ReadTimeout}
+		},
+		WriteTimeout:          WriteTimeout,
+		IdleTimeout:           IdleTimeout,
+		ReadBufferSize:        MaxHeaderBytes,
+		MaxRequestBodySize:    MaxBody,
+		NoDefaultServerHeader: true,
+		NoDefaultContentType:  true,
+		CloseOnShutdown:       true,
+		Logger:                fastLogger{log},
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- pub.Serve(s.Public) }()
@@ -64,34 +77,15 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
 	defer cancel()
-	if e := pub.Shutdown(sctx); e != nil && err == nil {
+	if e := pub.ShutdownWithContext(sctx); e != nil && err == nil {
 		err = e
 	}
 	if adm != nil {
 		_ = adm.Shutdown(sctx)
 	}
 	s.LB.Stop()
-	if errors.Is(err, http.ErrServerClosed) {
+	if err == http.ErrServerClosed {
 		err = nil
 	}
 	return err
 }
-
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	s.LB.ServeHTTP(&stallWriter{ResponseWriter: w, rc: http.NewResponseController(w)}, r)
-}
-
-// stallWriter moves the write deadline forward before each write, so a
-// response may take as long as it needs while a client that stops reading
-// is cut after WriteStall and frees its backend slot.
-type stallWriter struct {
-	http.ResponseWriter
-	rc *http.ResponseController
-}
-
-func (w *stallWriter) Write(p []byte) (int, error) {
-	_ = w.rc.SetWriteDeadline(time.Now().Add(WriteStall))
-	return w.ResponseWriter.Write(p)
-}
-
-func (w *stallWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
