@@ -145,6 +145,7 @@ func (lb *Balancer) SetBackends(specs []BackendSpec) error {
 	}
 	for _, b := range old {
 		lb.m.unregister(b)
+		b.client.CloseIdleConnections()
 	}
 	lb.backends = next
 	lb.dispatchLocked()
