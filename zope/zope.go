@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zenpatch/zenpatch/sandbox"
 	"github.com/zenpatch/zenpatch/zenoss"
 )
 
@@ -188,7 +189,14 @@ func (e *PortError) Error() string {
 	if e.Owner != "" {
 		who = " by " + e.Owner
 	}
-	return fmt.Sprintf("port %s for Zope instance %d is in use%s", e.Addr, e.Instance, who)
+	s := fmt.Sprintf("port %s for Zope instance %d is in use%s", e.Addr, e.Instance, who)
+	if _, p, err := net.SplitHostPort(e.Addr); err == nil {
+		lo, hi := sandbox.EphemeralRange()
+		if n, _ := strconv.Atoi(p); n >= lo && n <= hi {
+			s += fmt.Sprintf(" (it lies in the kernel's ephemeral range %d-%d, which outgoing connections use: pick a base-port below %d)", lo, hi, lo)
+		}
+	}
+	return s
 }
 
 // checkFree fails when something listens on the instance's port.

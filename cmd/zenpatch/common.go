@@ -82,6 +82,24 @@ func (c *common) open(e *env) (*zenoss.Install, error) {
 	return inst, nil
 }
 
+// openWith reads the options and opens the install; the caller closes it.
+func (c *common) openWith(e *env) (*zenoss.Install, zenoss.Options, error) {
+	opt, err := c.options(e)
+	if err != nil {
+		return nil, opt, err
+	}
+	inst, err := c.open(e)
+	return inst, opt, err
+}
+
+// noArgs refuses positional arguments for a command that takes none.
+func noArgs(fs *pflag.FlagSet) error {
+	if fs.NArg() > 0 {
+		return usageErr("%s takes no arguments (got %q)", fs.Name(), fs.Args())
+	}
+	return nil
+}
+
 func (c *common) patchSet() (*patches.Set, error) {
 	if c.patchesDir == "" {
 		return patches.Embedded(), nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -65,11 +64,13 @@ Examples:
 		return err
 	}
 	home := filepath.Join(dir, "zenoss")
-	port, err := freePort()
+	// Ports below the kernel's ephemeral range: outgoing connections
+	// cannot take an instance's port while it restarts.
+	port, err := sandbox.FreePorts(1)
 	if err != nil {
 		return err
 	}
-	base, err := freeBlock(zopes + 1)
+	base, err := sandbox.FreePorts(zopes + 1)
 	if err != nil {
 		return err
 	}
@@ -239,39 +240,4 @@ func asQuiet(err error, q *quietCode) bool {
 		*q = v
 	}
 	return ok
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// freeBlock finds n consecutive free ports (instance ports).
-func freeBlock(n int) (int, error) {
-	for range 100 {
-		p, err := freePort()
-		if err != nil {
-			return 0, err
-		}
-		if p+n >= 65000 {
-			continue
-		}
-		ok := true
-		for q := p; q < p+n && ok; q++ {
-			l, err := net.Listen("tcp", fmt.Sprintf(":%d", q))
-			if err != nil {
-				ok = false
-				continue
-			}
-			l.Close()
-		}
-		if ok {
-			return p, nil
-		}
-	}
-	return 0, fmt.Errorf("no %d free consecutive ports on this machine", n)
 }

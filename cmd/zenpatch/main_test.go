@@ -281,31 +281,11 @@ func stripVolatile(digest string) string {
 	return strings.Join(keep, "\n")
 }
 
-// testPorts finds n consecutive free loopback ports.
+// testPorts finds n consecutive free ports below the ephemeral range.
 func testPorts(ts *testscript.TestScript, n int) int {
-	for try := 0; try < 200; try++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		ts.Check(err)
-		base := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if base+n > 65000 {
-			continue
-		}
-		ok := true
-		for p := base; p < base+n; p++ {
-			l, err := net.Listen("tcp", fmt.Sprintf(":%d", p))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return base
-		}
-	}
-	ts.Fatalf("no free block of %d ports", n)
-	return 0
+	p, err := sandbox.FreePorts(n)
+	ts.Check(err)
+	return p
 }
 
 // sandbox DIR [VERSION]: a runnable sandbox install with free ports: $PORT

@@ -15,11 +15,7 @@ import (
 
 // inspect opens the install and inspects it (read only).
 func inspect(e *env, c *common) (*zenoss.Install, *zenoss.Inspection, error) {
-	opt, err := c.options(e)
-	if err != nil {
-		return nil, nil, err
-	}
-	inst, err := c.open(e)
+	inst, opt, err := c.openWith(e)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -75,8 +71,8 @@ Example:
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usageErr("diff takes no arguments (got %q)", fs.Args())
+	if err := noArgs(fs); err != nil {
+		return err
 	}
 	return showDiff(e, &c)
 }
@@ -127,17 +123,13 @@ Examples:
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usageErr("apply takes no arguments (got %q)", fs.Args())
+	if err := noArgs(fs); err != nil {
+		return err
 	}
 	if dryRun {
 		return showDiff(e, &c)
 	}
-	opt, err := c.options(e)
-	if err != nil {
-		return err
-	}
-	inst, err := c.open(e)
+	inst, opt, err := c.openWith(e)
 	if err != nil {
 		return err
 	}
@@ -215,14 +207,10 @@ Example:
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usageErr("revert takes no arguments (got %q)", fs.Args())
-	}
-	opt, err := c.options(e)
-	if err != nil {
+	if err := noArgs(fs); err != nil {
 		return err
 	}
-	inst, err := c.open(e)
+	inst, opt, err := c.openWith(e)
 	if err != nil {
 		return err
 	}

@@ -69,8 +69,8 @@ Examples:
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usageErr("status takes no arguments (got %q)", fs.Args())
+	if err := noArgs(fs); err != nil {
+		return err
 	}
 	inst, in, err := inspect(e, &c)
 	if err != nil {

@@ -33,14 +33,10 @@ Examples:
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usageErr("upgrade takes no arguments (got %q)", fs.Args())
-	}
-	opt, err := c.options(e)
-	if err != nil {
+	if err := noArgs(fs); err != nil {
 		return err
 	}
-	inst, err := c.open(e)
+	inst, opt, err := c.openWith(e)
 	if err != nil {
 		return err
 	}

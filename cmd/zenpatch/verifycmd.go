@@ -36,8 +36,8 @@ Examples:
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usageErr("verify takes no arguments (got %q)", fs.Args())
+	if err := noArgs(fs); err != nil {
+		return err
 	}
 	r := &verify.Report{}
 	if patchSet {
@@ -57,11 +57,7 @@ Examples:
 		verify.PatchSet(r, set, fx)
 	}
 	if !patchSet || c.zenhome != "" || live {
-		opt, err := c.options(e)
-		if err != nil {
-			return err
-		}
-		inst, err := c.open(e)
+		inst, opt, err := c.openWith(e)
 		if err != nil {
 			return err
 		}
