@@ -16,6 +16,7 @@ type Placement struct {
 	Fuzz   int
 }
 
+// String implements fmt.Stringer.
 func (p Placement) String() string {
 	s := fmt.Sprintf("hunk #%d at line %d", p.Hunk, p.Line)
 	var notes []string
@@ -44,6 +45,7 @@ type HunkError struct {
 	Detail    string // the nearest near-match, in words
 }
 
+// Error implements error.
 func (e *HunkError) Error() string {
 	return fmt.Sprintf("%s: hunk #%d (patch line %d, expected near line %d) does not apply: %s", e.Path, e.Hunk, e.PatchLine, e.Want, e.Detail)
 }
@@ -279,6 +281,7 @@ const (
 	Conflict              // neither applies
 )
 
+// String implements fmt.Stringer.
 func (s State) String() string {
 	return [...]string{"pending", "applied", "conflict"}[s]
 }

@@ -59,6 +59,7 @@ type ParseError struct {
 	Msg   string
 }
 
+// Error implements error.
 func (e *ParseError) Error() string {
 	if e.Line > 0 {
 		return fmt.Sprintf("%s:%d: %s", e.Patch, e.Line, e.Msg)

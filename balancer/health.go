@@ -83,6 +83,7 @@ func (lb *Balancer) probe(ctx context.Context, b *Backend) error {
 
 type statusError struct{ code int }
 
+// Error implements error.
 func (e *statusError) Error() string { return "health check answered " + http.StatusText(e.code) }
 
 // record applies one check result with rise/fall hysteresis.

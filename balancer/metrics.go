@@ -59,6 +59,7 @@ var (
 	descQueue       = prometheus.NewDesc("zenpatch_balancer_queue_length", "Requests waiting for a free backend.", nil, nil)
 )
 
+// Describe implements prometheus.Collector.
 func (g gauges) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descOutstanding
 	ch <- descUp
@@ -66,6 +67,7 @@ func (g gauges) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descQueue
 }
 
+// Collect implements prometheus.Collector.
 func (g gauges) Collect(ch chan<- prometheus.Metric) {
 	st := g.lb.Status()
 	for _, s := range st.Backends {

@@ -24,7 +24,9 @@ const MaxBody = 256 << 20
 // backend, so any method may be sent to another.
 type dialError struct{ err error }
 
+// Error implements error.
 func (e *dialError) Error() string { return "connect: " + e.err.Error() }
+// Unwrap returns the underlying error.
 func (e *dialError) Unwrap() error { return e.err }
 
 func isDialError(err error) bool {

@@ -34,6 +34,7 @@ type Server struct {
 
 type fastLogger struct{ l *slog.Logger }
 
+// Printf implements fasthttp.Logger, at debug level.
 func (f fastLogger) Printf(format string, args ...any) { f.l.Debug(fmt.Sprintf(format, args...)) }
 
 // Run serves until ctx ends, then stops gracefully: no new connections,

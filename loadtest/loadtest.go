@@ -7,6 +7,7 @@ package loadtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -47,6 +48,7 @@ func (r Result) RPS() float64 {
 	return float64(r.Requests) / r.Elapsed.Seconds()
 }
 
+// String implements fmt.Stringer.
 func (r Result) String() string {
 	return fmt.Sprintf("%.0f req/s, p50 %s, p99 %s, %d failed", r.RPS(), r.P50.Round(100*time.Microsecond), r.P99.Round(100*time.Microsecond), r.Failures)
 }
@@ -161,7 +163,7 @@ func Run(ctx context.Context, cfg Config) Result {
 
 func errKind(err error) string {
 	var op *net.OpError
-	if ok := asOp(err, &op); ok && op.Err != nil {
+	if errors.As(err, &op) && op.Err != nil {
 		return op.Op + ": " + op.Err.Error()
 	}
 	return err.Error()

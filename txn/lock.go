@@ -20,6 +20,7 @@ type LockedError struct {
 	PID  int // 0 when unknown
 }
 
+// Error implements error.
 func (e *LockedError) Error() string {
 	who := "another zenpatch run"
 	if e.PID > 0 {

@@ -46,6 +46,7 @@ type PathError struct {
 	Reason string
 }
 
+// Error implements error.
 func (e *PathError) Error() string {
 	return fmt.Sprintf("%s: %s", e.Path, e.Reason)
 }

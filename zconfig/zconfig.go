@@ -22,6 +22,7 @@ type Pos struct {
 	Line int
 }
 
+// String implements fmt.Stringer.
 func (p Pos) String() string { return fmt.Sprintf("%s:%d", p.File, p.Line) }
 
 // Key is one "key value" line, its value already substituted.
@@ -54,7 +55,9 @@ type Error struct {
 	Err error // the underlying error, for a failed %include
 }
 
+// Error implements error.
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Pos, e.Msg) }
+// Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
 
 // ReadFunc returns the bytes of a file named relative to the main file's

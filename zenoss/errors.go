@@ -5,8 +5,6 @@ import (
 	"io/fs"
 )
 
-var errorsIs = errors.Is
-
 var errNotExist = fs.ErrNotExist
 
-func isNotExist(err error) bool { return errorsIs(err, fs.ErrNotExist) }
+func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

@@ -43,6 +43,7 @@ type NotInstallError struct {
 	Reason string
 }
 
+// Error implements error.
 func (e *NotInstallError) Error() string { return fmt.Sprintf("%s: %s", e.Home, e.Reason) }
 
 // Home picks ZENHOME: the flag, else the environment, else DefaultHome.

@@ -184,6 +184,7 @@ type PortError struct {
 	Owner    string // "pid 123 (python3)" when known
 }
 
+// Error implements error.
 func (e *PortError) Error() string {
 	who := ""
 	if e.Owner != "" {
@@ -217,6 +218,7 @@ type StartError struct {
 	Tail     string
 }
 
+// Error implements error.
 func (e *StartError) Error() string {
 	s := fmt.Sprintf("Zope instance %d did not start: %s", e.Instance, e.Reason)
 	if e.Tail != "" {

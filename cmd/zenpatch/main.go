@@ -51,7 +51,9 @@ type codeError struct {
 	hint string
 }
 
+// Error implements error.
 func (e *codeError) Error() string { return e.err.Error() }
+// Unwrap returns the underlying error.
 func (e *codeError) Unwrap() error { return e.err }
 
 func withCode(code int, err error, hint string) error {
@@ -62,10 +64,11 @@ func usageErr(format string, a ...any) error {
 	return &codeError{code: exitUsage, err: fmt.Errorf(format, a...), hint: "see 'zenpatch help'"}
 }
 
-// pendingError is returned by diff/verify when there is something to do;
-// it prints nothing more.
+// quietCode is an exit code with nothing more to print (diff's 2 for
+// "pending", verify's codes, --help's 0).
 type quietCode int
 
+// Error implements error.
 func (q quietCode) Error() string { return fmt.Sprintf("exit %d", int(q)) }
 
 type command struct {
