@@ -26,6 +26,7 @@ type dialError struct{ err error }
 
 // Error implements error.
 func (e *dialError) Error() string { return "connect: " + e.err.Error() }
+
 // Unwrap returns the underlying error.
 func (e *dialError) Unwrap() error { return e.err }
 

@@ -57,6 +57,7 @@ type Error struct {
 
 // Error implements error.
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Pos, e.Msg) }
+
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
 

@@ -53,6 +53,7 @@ type codeError struct {
 
 // Error implements error.
 func (e *codeError) Error() string { return e.err.Error() }
+
 // Unwrap returns the underlying error.
 func (e *codeError) Unwrap() error { return e.err }
 
