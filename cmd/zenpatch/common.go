@@ -54,11 +54,11 @@ func newFlags(e *env, name, usage, example string) *pflag.FlagSet {
 	return fs
 }
 
-// parse parses args; --help prints usage and returns errHelp.
+// parse parses args; --help prints the usage (once, by pflag) and returns
+// errHelp.
 func parse(fs *pflag.FlagSet, args []string) error {
 	err := fs.Parse(args)
-	if errors.Is(err, pflag.ErrHelp) {
-		fs.Usage()
+	if errors.Is(err, pflag.ErrHelp) { // pflag has printed the usage
 		return errHelp
 	}
 	if err != nil {
