@@ -23,7 +23,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/zenpatch/zenpatch/sandbox"
+	"github.com/zenpatch/zenpatch/ports"
 	"github.com/zenpatch/zenpatch/zenoss"
 )
 
@@ -192,7 +192,7 @@ func (e *PortError) Error() string {
 	}
 	s := fmt.Sprintf("port %s for Zope instance %d is in use%s", e.Addr, e.Instance, who)
 	if _, p, err := net.SplitHostPort(e.Addr); err == nil {
-		lo, hi := sandbox.EphemeralRange()
+		lo, hi := ports.EphemeralRange()
 		if n, _ := strconv.Atoi(p); n >= lo && n <= hi {
 			s += fmt.Sprintf(" (it lies in the kernel's ephemeral range %d-%d, which outgoing connections use: pick a base-port below %d)", lo, hi, lo)
 		}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/zenpatch/zenpatch/loadtest"
+	"github.com/zenpatch/zenpatch/ports"
 	"github.com/zenpatch/zenpatch/sandbox"
 	"github.com/zenpatch/zenpatch/sizing"
 )
@@ -66,11 +67,11 @@ Examples:
 	home := filepath.Join(dir, "zenoss")
 	// Ports below the kernel's ephemeral range: outgoing connections
 	// cannot take an instance's port while it restarts.
-	port, err := sandbox.FreePorts(1)
+	port, err := ports.FreeBlock(1)
 	if err != nil {
 		return err
 	}
-	base, err := sandbox.FreePorts(zopes + 1)
+	base, err := ports.FreeBlock(zopes + 1)
 	if err != nil {
 		return err
 	}

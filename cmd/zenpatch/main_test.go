@@ -24,6 +24,7 @@ import (
 
 	"github.com/zenpatch/zenpatch/balancer"
 	"github.com/zenpatch/zenpatch/loadtest"
+	"github.com/zenpatch/zenpatch/ports"
 	"github.com/zenpatch/zenpatch/sandbox"
 )
 
@@ -283,7 +284,7 @@ func stripVolatile(digest string) string {
 
 // testPorts finds n consecutive free ports below the ephemeral range.
 func testPorts(ts *testscript.TestScript, n int) int {
-	p, err := sandbox.FreePorts(n)
+	p, err := ports.FreeBlock(n)
 	ts.Check(err)
 	return p
 }

@@ -1,4 +1,7 @@
-package sandbox
+// Package ports says which TCP ports a server can safely use on this host:
+// the kernel lends ports in its ephemeral range to outgoing connections, so
+// a server port there can be taken while the server restarts.
+package ports
 
 import (
 	"fmt"
@@ -31,9 +34,9 @@ func EphemeralRange() (lo, hi int) {
 	return lo, hi
 }
 
-// FreePorts finds n consecutive free TCP ports below the ephemeral range
-// (from 20000), for sandbox installs: ports outgoing connections never take.
-func FreePorts(n int) (int, error) {
+// FreeBlock finds n consecutive free TCP ports below the ephemeral range
+// (from 20000): ports outgoing connections never take (sandboxes, tests).
+func FreeBlock(n int) (int, error) {
 	lo, _ := EphemeralRange()
 	top := min(lo, 32000) - n
 	if top <= 20000 {

@@ -1,0 +1,24 @@
+package ports
+
+import (
+	"fmt"
+	"net"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestFreeBlockBelowEphemeralRange(t *testing.T) {
+	lo, hi := EphemeralRange()
+	require.Less(t, lo, hi)
+	base, err := FreeBlock(4)
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, base, 20000)
+	assert.Less(t, base+3, lo)
+	for p := base; p < base+4; p++ {
+		l, err := net.Listen("tcp", fmt.Sprintf(":%d", p))
+		require.NoError(t, err, "port %d should be free", p)
+		l.Close()
+	}
+}
