@@ -54,7 +54,6 @@ type Inspection struct {
 	Recorded   *State      // the state file, if any
 	original   []byte      // the vendor zopectl as best known
 	recovered  bool        // original rebuilt by reversing the patch
-	patchBytes []byte
 }
 
 // State is var/zenpatch/state.json: what zenpatch last wrote.
