@@ -40,20 +40,20 @@ type Options struct {
 // Inspection is the whole picture of the patch on an install, and the plan
 // of changes that apply would make.
 type Inspection struct {
-	Version    Version
-	Selection  patches.Selection
-	State      string
-	AppliedID  string // the patch found in zopectl (may be an older edition)
-	ZopesNow   int    // ZOPES in zopectl now; 0: no ZOPES line
-	ZopesWant  int
-	ZopesWhy   string // "--zopes", "pinned earlier", "recommended"
-	Sizing     *sizing.Recommendation
-	Places     []apply.Placement
-	Plan       *apply.Plan // zopectl old → new; empty when nothing to do
-	Problem    error       // why State is conflict or unsupported
-	Recorded   *State      // the state file, if any
-	original   []byte      // the vendor zopectl as best known
-	recovered  bool        // original rebuilt by reversing the patch
+	Version   Version
+	Selection patches.Selection
+	State     string
+	AppliedID string // the patch found in zopectl (may be an older edition)
+	ZopesNow  int    // ZOPES in zopectl now; 0: no ZOPES line
+	ZopesWant int
+	ZopesWhy  string // "--zopes", "pinned earlier", "recommended"
+	Sizing    *sizing.Recommendation
+	Places    []apply.Placement
+	Plan      *apply.Plan // zopectl old → new; empty when nothing to do
+	Problem   error       // why State is conflict or unsupported
+	Recorded  *State      // the state file, if any
+	original  []byte      // the vendor zopectl as best known
+	recovered bool        // original rebuilt by reversing the patch
 }
 
 // State is var/zenpatch/state.json: what zenpatch last wrote.
