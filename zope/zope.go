@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -82,9 +83,8 @@ func (c *Controller) Known() []int {
 		}
 	}
 	entries, _ := readDirNames(c.Inst, zenoss.InstanceDir)
-	re := regexp.MustCompile(`^zope-([0-9]+)\.conf$`)
 	for _, e := range entries {
-		if m := re.FindStringSubmatch(e); m != nil {
+		if m := instanceConfRe.FindStringSubmatch(e); m != nil {
 			n, _ := strconv.Atoi(m[1])
 			seen[n] = true
 		}
@@ -96,6 +96,9 @@ func (c *Controller) Known() []int {
 	sort.Ints(out)
 	return out
 }
+
+// instanceConfRe matches the derived configs' names: zope-N.conf.
+var instanceConfRe = regexp.MustCompile(`^zope-([0-9]+)\.conf$`)
 
 func readDirNames(inst *zenoss.Install, dir string) ([]string, error) {
 	f, err := inst.Root.Open(dir)
@@ -400,21 +403,12 @@ func (c *Controller) StartAll(ctx context.Context) error {
 		return err
 	}
 	for n := 1; n <= c.Zopes; n++ {
-		if !slicesContains(todo, n) {
+		if !slices.Contains(todo, n) {
 			pid, _ := PID(c.Instance(n).PidFile)
 			fmt.Fprintf(c.Out, "instance %d already running (pid %d, port %d)\n", n, pid, c.Instance(n).Port)
 		}
 	}
 	return nil
-}
-
-func slicesContains(s []int, n int) bool {
-	for _, x := range s {
-		if x == n {
-			return true
-		}
-	}
-	return false
 }
 
 // startVendor runs the single Zope the vendor's way (ZOPES=1).
