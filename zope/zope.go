@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -505,12 +504,3 @@ func (c *Controller) StatusAll(ctx context.Context) []Status {
 
 // VendorStatus reports the single Zope of ZOPES=1 (pid 0: not running).
 func (c *Controller) VendorStatus() (int, bool) { return c.vendorPid() }
-
-// LogPaths lists the per-instance event logs (for people reading errors).
-func (c *Controller) LogPaths() []string {
-	var out []string
-	for _, n := range c.Known() {
-		out = append(out, filepath.Clean(c.Instance(n).EventLog))
-	}
-	return out
-}
