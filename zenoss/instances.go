@@ -41,6 +41,7 @@ type BalancerSettings struct {
 	QueueSize      int           // queue-size: waiting requests at most; default 1024
 	QueueTimeout   time.Duration // queue-timeout (seconds): then 503; default 30
 	Affinity       bool          // cookie-affinity on|off: default off
+	Procs          int           // procs: CPUs the balancer's Go code may use at once (GOMAXPROCS); 0 = zenpatch's default (2)
 }
 
 // ReadSettings reads etc/zenpatch.conf (missing: defaults); the HTTP port
@@ -123,6 +124,9 @@ func (i *Install) ReadSettings(zc *ZopeConf) (*Settings, error) {
 			}
 		}
 		if err := num(b, "queue-size", 0, 1<<20, &bs.QueueSize); err != nil {
+			return nil, err
+		}
+		if err := num(b, "procs", 1, 1024, &bs.Procs); err != nil {
 			return nil, err
 		}
 		if k := b.Get("cookie-affinity"); k != nil {

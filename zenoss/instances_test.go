@@ -79,15 +79,19 @@ func TestReadSettings(t *testing.T) {
 	s, err := inst.ReadSettings(zc)
 	require.NoError(t, err)
 	assert.Equal(t, 18080, s.BasePort, "default: zope.conf's port + 10000")
-	require.NoError(t, os.WriteFile(filepath.Join(dir, SettingsPath), []byte("base-port 9100\n<balancer>\n  slow-start 5\n  cookie-affinity on\n</balancer>\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, SettingsPath), []byte("base-port 9100\n<balancer>\n  slow-start 5\n  cookie-affinity on\n  procs 1\n</balancer>\n"), 0o644))
 	s, err = inst.ReadSettings(zc)
 	require.NoError(t, err)
 	assert.Equal(t, 9100, s.BasePort)
 	assert.True(t, s.Balancer.Affinity)
 	assert.Equal(t, "5s", s.Balancer.SlowStart.String())
+	assert.Equal(t, 1, s.Balancer.Procs)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, SettingsPath), []byte("\nbase-port 99999\n"), 0o644))
 	_, err = inst.ReadSettings(zc)
 	assert.ErrorContains(t, err, "etc/zenpatch.conf:2: base-port \"99999\"")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, SettingsPath), []byte("<balancer>\n  procs 0\n</balancer>\n"), 0o644))
+	_, err = inst.ReadSettings(zc)
+	assert.ErrorContains(t, err, "etc/zenpatch.conf:2: procs \"0\"")
 }
 
 func copyDir(src, dst string) error {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -23,7 +24,7 @@ func cmdBalance(e *env, args []string) error {
 	var listen, backends string
 	var maxConn int
 	var slowStart, queueTimeout, healthInterval time.Duration
-	var queueSize int
+	var queueSize, procs int
 	var affinity bool
 	var healthPath, cpuProfile string
 	fs := newFlags(e, "balance", "balance [flags]", `
@@ -48,9 +49,13 @@ Examples:
 	fs.DurationVar(&healthInterval, "health-interval", 0, "active health check interval (default 2s)")
 	fs.StringVar(&healthPath, "health-path", "", "active health check path (default /)")
 	fs.BoolVar(&affinity, "cookie-affinity", false, "send a client back to the same Zope (temp_folder sessions)")
+	fs.IntVar(&procs, "procs", 0, "CPUs the balancer may use at once (GOMAXPROCS; default 2, or the procs setting)")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile to `FILE` until the balancer stops (diagnostics)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if procs < 0 {
+		return usageErr("--procs %d: want 1 or more", procs)
 	}
 	if cpuProfile != "" {
 		f, err := os.Create(cpuProfile)
@@ -84,7 +89,8 @@ Examples:
 		if err != nil {
 			return withCode(exitError, fmt.Errorf("--listen %s: %w", listen, err), "pick a free address, or stop what holds it")
 		}
-		log.Info("balancing", "listen", l.Addr().String(), "backends", backends, "cap", maxConn)
+		setProcs(procs, 0)
+		log.Info("balancing", "listen", l.Addr().String(), "backends", backends, "cap", maxConn, "procs", runtime.GOMAXPROCS(0), "runtime", runtimeState(e))
 		return (&balancer.Server{LB: lb, Public: l}).Run(ctx)
 	}
 
@@ -158,8 +164,21 @@ Examples:
 			}
 		}
 	}()
-	log.Info("balancing", "listen", addr, "zopes", ctl.Zopes, "cap", ctl.Conf.Threads, "admin", zope.AdminSocket)
+	setProcs(procs, bs.Procs)
+	log.Info("balancing", "listen", addr, "zopes", ctl.Zopes, "cap", ctl.Conf.Threads, "procs", runtime.GOMAXPROCS(0), "runtime", runtimeState(e), "admin", zope.AdminSocket)
 	return (&balancer.Server{LB: lb, Public: l, Admin: adm}).Run(ctx)
+}
+
+// setProcs sets GOMAXPROCS: the flag, else the setting, else defaultProcs.
+func setProcs(flag, setting int) {
+	n := defaultProcs()
+	if setting > 0 {
+		n = setting
+	}
+	if flag > 0 {
+		n = flag
+	}
+	runtime.GOMAXPROCS(n)
 }
 
 func reloadBackends(inst *zenoss.Install, lb *balancer.Balancer) error {

@@ -29,6 +29,7 @@ const (
 var Version = "0.1.0-dev"
 
 func main() {
+	reexecTuned() // `zenpatch balance` only; see runtime.go
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
