@@ -4,9 +4,11 @@
 # zenpatch in front of the same stand-in Zopes, same wrk load) twice: with
 # GIL-bound backends and with instant ones (FAST=1, the balancer's own
 # overhead). Prints each table and zenpatch's ratios to the best other front.
+# RUNS=k repeats the pair of runs k times and ends with every run's ratios:
+# on a shared 2-core machine one 8-second run varies by up to ±10 %.
 #
 # Needs: apt-get install -y haproxy nginx-light apache2 wrk python3
-# Knobs as the shared script's: N, C, D, WORK, MAXCONN.
+# Knobs as the shared script's: N, C, D, WORK, MAXCONN; and RUNS (1).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -28,10 +30,21 @@ ratios() { # table on stdin
     printf "zenpatch throughput / best of HAProxy and nginx (%s): %.2f\n", hb, rps["zenpatch-balancer"]/rps[hb]
     printf "zenpatch p99 %.2f ms vs best other p99 %.2f ms (%s)\n", zms, lo, lof }'
 }
-echo "== GIL-bound stand-in Zopes (N=${N:-2} C=${C:-16} D=${D:-8s})"
-"$SHARED/balancers.sh" | tee "$TMP/gil.txt"
-ratios < "$TMP/gil.txt"
-echo
-echo "== instant backends (FAST=1): the balancer's own overhead"
-FAST=1 FASTZOPE_BIN="$TMP/fastzope.bin" "$SHARED/balancers.sh" | tee "$TMP/fast.txt"
-ratios < "$TMP/fast.txt"
+RUNS=${RUNS:-1}
+for r in $(seq 1 "$RUNS"); do
+  [ "$RUNS" = 1 ] || echo "#### run $r of $RUNS"
+  echo "== GIL-bound stand-in Zopes (N=${N:-2} C=${C:-16} D=${D:-8s})"
+  "$SHARED/balancers.sh" | tee "$TMP/gil.txt"
+  ratios < "$TMP/gil.txt" | tee -a "$TMP/gil.ratios"
+  echo
+  echo "== instant backends (FAST=1): the balancer's own overhead"
+  FAST=1 FASTZOPE_BIN="$TMP/fastzope.bin" "$SHARED/balancers.sh" | tee "$TMP/fast.txt"
+  ratios < "$TMP/fast.txt" | tee -a "$TMP/fast.ratios"
+  echo
+done
+if [ "$RUNS" != 1 ]; then
+  echo "== every run: GIL-bound (throughput / best other; p99)"
+  grep -E 'best other \(|p99' "$TMP/gil.ratios" | sed 's/^/  /'
+  echo "== every run: FAST=1 (throughput / best of HAProxy and nginx)"
+  grep 'HAProxy and nginx' "$TMP/fast.ratios" | sed 's/^/  /'
+fi

@@ -1,0 +1,61 @@
+package verify
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/zenpatch/zenpatch/patches"
+	"github.com/zenpatch/zenpatch/sandbox"
+	"github.com/zenpatch/zenpatch/zenoss"
+)
+
+func TestPatchSetEmbedded(t *testing.T) {
+	fx, err := sandbox.Fixtures()
+	require.NoError(t, err)
+	var r Report
+	PatchSet(&r, patches.Embedded(), fx)
+	require.NotEmpty(t, r.Checks)
+	for _, c := range r.Checks {
+		assert.Equal(t, OK, c.Status, "%s: %s", c.Name, c.Detail)
+		assert.Contains(t, c.Detail, "revert exact", c.Name)
+	}
+}
+
+func TestPatchSetMismatch(t *testing.T) {
+	fx, err := sandbox.Fixtures()
+	require.NoError(t, err)
+	set := patches.Embedded()
+	// Feed the 4.x patch a 3.x vendor zopectl under a 4.x version: it must
+	// not fit, and that is a conflict.
+	var z3, z4 sandbox.Fixture
+	for _, f := range fx {
+		switch {
+		case bytes.Contains(f.Files[zenoss.VersionPath], []byte("3.2.1")):
+			z3 = f
+		case bytes.Contains(f.Files[zenoss.VersionPath], []byte("4.2.5")):
+			z4 = f
+		}
+	}
+	require.NotNil(t, z3.Files)
+	require.NotNil(t, z4.Files)
+	mixed := sandbox.Fixture{Name: "mixed", Files: map[string][]byte{}}
+	for k, v := range z4.Files {
+		mixed.Files[k] = v
+	}
+	mixed.Files[zenoss.ZopectlPath] = z3.Files[zenoss.ZopectlPath]
+	var r Report
+	PatchSet(&r, set, []sandbox.Fixture{mixed})
+	assert.Equal(t, 3, r.ExitCode(), "%+v", r.Checks)
+
+	// A patch that claims no fixture at all was never checked: drift.
+	r = Report{}
+	PatchSet(&r, set, nil)
+	require.NotEmpty(t, r.Checks)
+	for _, c := range r.Checks {
+		assert.Equal(t, Drift, c.Status, c.Name)
+		assert.Contains(t, c.Detail, "nothing checked it")
+	}
+}
