@@ -114,8 +114,12 @@ func TestCapAndLeastOutstanding(t *testing.T) {
 		wg.Go(func() { get(t, front.URL) })
 	}
 	require.Eventually(t, func() bool { return lb.Status().Queue == 2 }, 2*time.Second, 5*time.Millisecond)
+	// The 4 dispatched requests are on their way; wait until each backend's
+	// handler has them (the balancer counts them before they arrive).
+	require.Eventually(t, func() bool { return a.cur.Load()+b.cur.Load() == 4 }, 2*time.Second, 5*time.Millisecond)
 	assert.Equal(t, int64(2), a.cur.Load(), "cap 2 each, spread evenly")
 	assert.Equal(t, int64(2), b.cur.Load())
+	assert.Equal(t, 2, lb.Status().Queue, "the other 2 still wait")
 	for range 6 {
 		select {
 		case a.gate <- struct{}{}:
