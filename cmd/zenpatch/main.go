@@ -63,8 +63,11 @@ func withCode(code int, err error, hint string) error {
 }
 
 func usageErr(format string, a ...any) error {
-	return &codeError{code: exitUsage, err: fmt.Errorf(format, a...), hint: "see 'zenpatch help'"}
+	return &codeError{code: exitUsage, err: fmt.Errorf(format, a...), hint: genericHint}
 }
+
+// genericHint is a usage error's hint until dispatch names the command.
+const genericHint = "see 'zenpatch help'"
 
 // quietCode is an exit code with nothing more to print (diff's 2 for
 // "pending", verify's codes, --help's 0).
@@ -121,7 +124,13 @@ func dispatch(e *env, args []string) error {
 	}
 	for _, c := range commands() {
 		if c.name == name && c.run != nil {
-			return c.run(e, rest)
+			err := c.run(e, rest)
+			// A usage error inside a command points at that command's help.
+			var ce *codeError
+			if errors.As(err, &ce) && ce.code == exitUsage && ce.hint == genericHint {
+				ce.hint = "see 'zenpatch " + name + " --help'"
+			}
+			return err
 		}
 	}
 	var names []string
