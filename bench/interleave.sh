@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# nginx and zenpatch's balancer taking turns on the same two backends, ROUNDS
+# times, with each front's own CPU per request (from /proc/PID/stat) and its
+# context switches per request. On a noisy shared machine the CPU per
+# request and the backends' CPU share are steadier than req/s; turns taken
+# close together are fairer than one long run per front.
+#
+#   ./bench/interleave.sh            # GIL-bound stand-in Zopes (../shared/bench/gilzope.py)
+#   FAST=1 ./bench/interleave.sh     # instant backends (../shared/bench/fastzope)
+#
+# Knobs: ROUNDS (3), D (5s), C (16), MAXCONN (4), ZFLAGS (more zenpatch
+# balance flags, e.g. "--procs 1"), BASE (19200). Needs: nginx, wrk, python3.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+SHARED=${SHARED_BENCH:-$ROOT/../shared/bench}
+for t in nginx wrk python3; do command -v "$t" >/dev/null || { echo "interleave: $t missing: apt-get install -y nginx-light wrk python3" >&2; exit 1; }; done
+ROUNDS=${ROUNDS:-3}; D=${D:-5s}; C=${C:-16}; BASE=${BASE:-19200}
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$TMP/nginx.pid" ] && kill "$(cat "$TMP/nginx.pid")" 2>/dev/null
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+(cd "$ROOT" && go build -o "$TMP/zenpatch" ./cmd/zenpatch)
+B1=127.0.0.1:$((BASE + 1)); B2=127.0.0.1:$((BASE + 2)); FRONT=127.0.0.1:$BASE
+if [ -n "${FAST:-}" ]; then
+  (cd "$SHARED/fastzope" && GOFLAGS= go build -o "$TMP/fastzope.bin" .)
+  "$TMP/fastzope.bin" "$B1" & PIDS+=($!)
+  "$TMP/fastzope.bin" "$B2" & PIDS+=($!)
+else
+  # the interpreter itself, not a wrapper (pyenv's shim), so that $! is the Zope
+  PY=$(python3 -c 'import sys; print(sys.executable)')
+  "$PY" "$SHARED/gilzope.py" "${B1#*:}" 2>"$TMP/zope1.err" & PIDS+=($!)
+  "$PY" "$SHARED/gilzope.py" "${B2#*:}" 2>"$TMP/zope2.err" & PIDS+=($!)
+fi
+BACKENDS=("${PIDS[@]}")
+sleep 1
+for p in "${BACKENDS[@]}"; do
+  kill -0 "$p" 2>/dev/null || { echo "interleave: a backend did not start (port in use? BASE=$BASE):" >&2; cat "$TMP"/zope*.err >&2 2>/dev/null; exit 1; }
+done
+cat > "$TMP/nginx.conf" <<EOF
+daemon on; pid $TMP/nginx.pid; error_log $TMP/nginx.err; worker_processes 1; events { worker_connections 1024; }
+http { access_log off; upstream zopes { least_conn; keepalive 32; server $B1; server $B2; }
+server { listen $FRONT; location / { proxy_pass http://zopes; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+EOF
+
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, 1/100 s
+switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches/ {v += $2} /^nonvoluntary_ctxt_switches/ {n += $2} END {print v + 0, n + 0}'; }
+backend_ticks() { local s=0 p; for p in "${BACKENDS[@]}"; do s=$((s + $(ticks "$p"))); done; echo "$s"; }
+
+measure() { # NAME PID
+  local c0 b0 s0 out c1 b1 s1 n
+  c0=$(ticks "$2"); b0=$(backend_ticks); s0=($(switches "$2"))
+  out=$(wrk -t1 -c"$C" -d"$D" --latency "http://$FRONT/")
+  c1=$(ticks "$2"); b1=$(backend_ticks); s1=($(switches "$2"))
+  n=$(echo "$out" | awk '/requests in/ {print $1}')
+  echo "$out" | awk -v name="$1" -v c=$((c1 - c0)) -v b=$((b1 - b0)) -v n="$n" -v d="${D%s}" \
+    -v v=$((s1[0] - s0[0])) -v iv=$((s1[1] - s0[1])) '
+    /Requests\/sec/ {r = $2} $1 == "99%" {p = $2}
+    /Non-2xx|Socket errors/ {e = e " " $0}
+    END {printf "%-9s %10s req/s  p99 %-9s front %6.1f us/req  backends %4.0f%% CPU  switches %.2f+%.2f /req\n",
+         name, r, p, c * 10000 / n, b / d, v / n, iv / n; if (e != "") print "          errors:" e}'
+}
+
+echo "== $([ -n "${FAST:-}" ] && echo "instant backends" || echo "GIL-bound stand-in Zopes"), N=2 C=$C D=$D, $ROUNDS rounds"
+for _ in $(seq 1 "$ROUNDS"); do
+  nginx -c "$TMP/nginx.conf" -p "$TMP" 2>/dev/null; sleep 0.5
+  measure nginx "$(pgrep -P "$(cat "$TMP/nginx.pid")" | head -1)"
+  kill "$(cat "$TMP/nginx.pid")"; rm -f "$TMP/nginx.pid"; sleep 0.5
+  # shellcheck disable=SC2086 # ZFLAGS is a list of flags
+  "$TMP/zenpatch" balance --listen "$FRONT" --backends "$B1,$B2" --max-conn "${MAXCONN:-4}" ${ZFLAGS:-} >"$TMP/zp.log" 2>&1 &
+  z=$!; sleep 1
+  measure zenpatch "$z"
+  kill "$z"; wait "$z" 2>/dev/null || true; sleep 0.5
+done
