@@ -17,7 +17,7 @@ SHARED=${SHARED_BENCH:-$ROOT/../shared/bench}
 for t in haproxy nginx apache2 wrk python3; do command -v "$t" >/dev/null || { echo "bench: $t missing: apt-get install -y haproxy nginx-light apache2 wrk python3" >&2; exit 1; }; done
 TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
 (cd "$ROOT" && go build -o "$TMP/zenpatch" ./cmd/zenpatch)
-(cd "$SHARED/fastzope" && GOFLAGS= go build -o "$TMP/fastzope.bin" .)
+(cd "$SHARED/fastzope" && GOFLAGS='' go build -o "$TMP/fastzope.bin" .)
 export ZENPATCH_BALANCE_CMD="$TMP/zenpatch balance --listen {listen} --backends {backends} --max-conn ${MAXCONN:-4}"
 
 ratios() { # table on stdin

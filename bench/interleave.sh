@@ -27,7 +27,7 @@ trap cleanup EXIT
 (cd "$ROOT" && go build -o "$TMP/zenpatch" ./cmd/zenpatch)
 B1=127.0.0.1:$((BASE + 1)); B2=127.0.0.1:$((BASE + 2)); FRONT=127.0.0.1:$BASE
 if [ -n "${FAST:-}" ]; then
-  (cd "$SHARED/fastzope" && GOFLAGS= go build -o "$TMP/fastzope.bin" .)
+  (cd "$SHARED/fastzope" && GOFLAGS='' go build -o "$TMP/fastzope.bin" .)
   "$TMP/fastzope.bin" "$B1" & PIDS+=($!)
   "$TMP/fastzope.bin" "$B2" & PIDS+=($!)
 else
@@ -53,9 +53,9 @@ backend_ticks() { local s=0 p; for p in "${BACKENDS[@]}"; do s=$((s + $(ticks "$
 
 measure() { # NAME PID
   local c0 b0 s0 out c1 b1 s1 n
-  c0=$(ticks "$2"); b0=$(backend_ticks); s0=($(switches "$2"))
+  c0=$(ticks "$2"); b0=$(backend_ticks); read -r -a s0 <<<"$(switches "$2")"
   out=$(wrk -t1 -c"$C" -d"$D" --latency "http://$FRONT/")
-  c1=$(ticks "$2"); b1=$(backend_ticks); s1=($(switches "$2"))
+  c1=$(ticks "$2"); b1=$(backend_ticks); read -r -a s1 <<<"$(switches "$2")"
   n=$(echo "$out" | awk '/requests in/ {print $1}')
   echo "$out" | awk -v name="$1" -v c=$((c1 - c0)) -v b=$((b1 - b0)) -v n="$n" -v d="${D%s}" \
     -v v=$((s1[0] - s0[0])) -v iv=$((s1[1] - s0[1])) '
