@@ -61,7 +61,7 @@ measure() { # NAME PID
     -v v=$((s1[0] - s0[0])) -v iv=$((s1[1] - s0[1])) '
     /Requests\/sec/ {r = $2} $1 == "99%" {p = $2}
     /Non-2xx|Socket errors/ {e = e " " $0}
-    END {printf "%-9s %10s req/s  p99 %-9s front %6.1f us/req  backends %4.0f%% CPU  switches %.2f+%.2f /req\n",
+    END {printf "%-9s %10s req/s  p99 %-9s front %6.1f us/req  backends %4.0f%% CPU  switches %.2f voluntary %.2f involuntary /req\n",
          name, r, p, c * 10000 / n, b / d, v / n, iv / n; if (e != "") print "          errors:" e}'
 }
 

@@ -147,9 +147,8 @@ func IsStandin(data []byte) bool {
 // Fixture is a vendor install's files, as shipped (paths as in the
 // release: /opt/zenoss or /usr/local/zenoss).
 type Fixture struct {
-	Name    string            // e.g. "zenoss-4.2.5"
-	Version string            // from its ZVersion.py
-	Files   map[string][]byte // by path relative to ZENHOME
+	Name  string            // e.g. "zenoss-4.2.5"
+	Files map[string][]byte // by path relative to ZENHOME
 }
 
 // Fixtures returns the embedded vendor installs (2.x, 3.x and 4.x shapes):

@@ -15,7 +15,7 @@ import (
 //     idle, and the next system call wakes it again, after which it polls
 //     every 20 µs for a millisecond. A balancer in front of Zopes goes idle
 //     between almost every pair of requests, so that cycle ran per request:
-//     about one extra context switch and 6 µs of CPU each. A positive
+//     about one extra context switch and 6 µs of CPU each (2026-11-25). A positive
 //     GODEBUG schedtrace keeps sysmon from parking; it then backs off to
 //     one wake-up every 10 ms. The period chosen (2^31-1 ms, 24.8 days) is
 //     the longest there is, so its trace line is printed once at start on a
@@ -84,10 +84,10 @@ func reexecTuned() {
 }
 
 // defaultProcs is the balancer's GOMAXPROCS unless --procs or the procs
-// setting say otherwise: two, or one on a single CPU. On the 2-core
-// benchmark machine two Ps serve instant backends 15% faster than one and
-// GIL-bound ones equally; more only add spinning threads on the cores the
-// Zopes need, and one P already proxies over 30,000 requests a second.
+// setting say otherwise: two, or one on a single CPU. On 2-core benchmark
+// machines two Ps served instant backends 15–25% faster than one and
+// GIL-bound ones equally (README, "Balancer figures"); more only add
+// spinning threads on the cores the Zopes need.
 func defaultProcs() int {
 	return min(2, runtime.NumCPU())
 }
