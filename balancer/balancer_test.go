@@ -389,3 +389,71 @@ func TestSlowlorisIsCut(t *testing.T) {
 	assert.NoError(t, err, "the server closed the connection")
 	assert.Less(t, time.Since(start), 3*time.Second)
 }
+
+// rawZope answers every request with the given raw header lines (lowercase
+// names, as some servers send them) and records the header block of the
+// last request that was not a health check.
+func rawZope(t *testing.T, respHeaders string) (addr string, last *atomic.Pointer[string]) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	last = &atomic.Pointer[string]{}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					var head strings.Builder
+					for {
+						line, err := br.ReadString('\n')
+						if err != nil {
+							return
+						}
+						if line == "\r\n" {
+							break
+						}
+						head.WriteString(line)
+					}
+					if h := head.String(); !strings.Contains(h, "zenpatch-balancer-health") {
+						last.Store(&h)
+					}
+					fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n%s\r\nok", respHeaders)
+				}
+			}()
+		}
+	}()
+	return l.Addr().String(), last
+}
+
+func TestHopByHopHeadersAnyCase(t *testing.T) {
+	addr, last := rawZope(t, "keep-alive: timeout=5\r\nconnection: X-Hop\r\nx-hop: secret\r\nupgrade: foo\r\nproxy-authenticate: Basic\r\nx-keep: yes\r\n")
+	lb, err := New(Config{SlowStart: -1, HealthInterval: time.Hour}, []BackendSpec{{Addr: addr}})
+	require.NoError(t, err)
+	front := startFront(t, lb)
+	c, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = io.WriteString(c, "GET /zport/dmd HTTP/1.1\r\nHost: zenoss\r\nconnection: x-secret, keep-alive\r\nx-secret: 1\r\nkeep-alive: 300\r\nte: trailers\r\nproxy-authorization: Basic Zm9v\r\nproxy-connection: keep-alive\r\nx-mine: kept\r\n\r\n")
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+	for _, h := range []string{"Keep-Alive", "X-Hop", "Upgrade", "Proxy-Authenticate"} {
+		assert.Empty(t, resp.Header.Values(h), "response header %s is hop-by-hop", h)
+	}
+	assert.Equal(t, "yes", resp.Header.Get("X-Keep"))
+	assert.NotEqual(t, "close", resp.Header.Get("Connection"), "the backend's connection handling is not the client's")
+
+	require.NotNil(t, last.Load())
+	got := strings.ToLower(*last.Load())
+	for _, h := range []string{"x-secret:", "keep-alive:", "te:", "proxy-authorization:", "proxy-connection:", "connection:"} {
+		assert.NotContains(t, got, h, "request header %s is hop-by-hop", h)
+	}
+	assert.Contains(t, got, "x-mine: kept")
+}

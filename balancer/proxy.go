@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"iter"
 	"net"
 	"strconv"
 	"time"
@@ -69,8 +70,9 @@ func (lb *Balancer) newClient(addr string) *fasthttp.HostClient {
 	}
 }
 
-// hopByHop are the headers that concern one connection only (RFC 9110 7.6.1).
-var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+// hopByHop are the headers that concern one connection only (RFC 9110 7.6.1,
+// RFC 2616 13.5.1).
+var hopByHop = [][]byte{[]byte("Connection"), []byte("Proxy-Connection"), []byte("Keep-Alive"), []byte("Proxy-Authenticate"), []byte("Proxy-Authorization"), []byte("Te"), []byte("Trailer"), []byte("Transfer-Encoding"), []byte("Upgrade")}
 
 // serve proxies one request.
 func (lb *Balancer) serve(ctx *fasthttp.RequestCtx) {
@@ -173,23 +175,50 @@ func (lb *Balancer) badGateway(ctx *fasthttp.RequestCtx, _ string) {
 // headers is what stripHopByHop needs of fasthttp's request and response
 // headers.
 type headers interface {
-	Peek(string) []byte
-	Del(string)
+	All() iter.Seq2[[]byte, []byte]
+	DelBytes([]byte)
 }
 
 // stripHopByHop removes hop-by-hop headers and those the Connection header
-// names.
+// names, whatever their case: response header names are kept as the Zope
+// sent them (the client does not normalize them), and some servers send
+// lower case.
 func stripHopByHop(h headers) {
-	if c := h.Peek("Connection"); len(c) > 0 {
-		for _, tok := range bytes.Split(c, []byte(",")) {
-			if t := bytes.TrimSpace(tok); len(t) > 0 && !bytes.EqualFold(t, []byte("close")) && !bytes.EqualFold(t, []byte("keep-alive")) {
-				h.Del(string(t))
-			}
+	var cb [128]byte
+	conn := cb[:0] // the Connection header's values, comma-joined
+	for k, v := range h.All() {
+		if bytes.EqualFold(k, hopByHop[0]) {
+			conn = append(append(conn, ','), v...)
 		}
 	}
-	for _, k := range hopByHop {
-		h.Del(k)
+	var drop [][]byte
+	for k := range h.All() {
+		if isHopByHop(k) || namedIn(conn, k) {
+			drop = append(drop, bytes.Clone(k))
+		}
 	}
+	for _, k := range drop {
+		h.DelBytes(k)
+	}
+}
+
+func isHopByHop(k []byte) bool {
+	for _, x := range hopByHop {
+		if bytes.EqualFold(k, x) {
+			return true
+		}
+	}
+	return false
+}
+
+// namedIn reports whether the comma-separated list names header k.
+func namedIn(list, k []byte) bool {
+	for tok := range bytes.SplitSeq(list, []byte(",")) {
+		if bytes.EqualFold(bytes.TrimSpace(tok), k) {
+			return true
+		}
+	}
+	return false
 }
 
 func (lb *Balancer) count() int {

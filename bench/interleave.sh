@@ -49,20 +49,21 @@ EOF
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, 1/100 s
 switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches/ {v += $2} /^nonvoluntary_ctxt_switches/ {n += $2} END {print v + 0, n + 0}'; }
+cpu_idle() { awk '/^cpu / {print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; } # idle+iowait, total
 backend_ticks() { local s=0 p; for p in "${BACKENDS[@]}"; do s=$((s + $(ticks "$p"))); done; echo "$s"; }
 
 measure() { # NAME PID
-  local c0 b0 s0 out c1 b1 s1 n
-  c0=$(ticks "$2"); b0=$(backend_ticks); read -r -a s0 <<<"$(switches "$2")"
+  local c0 b0 s0 i0 out c1 b1 s1 i1 n
+  c0=$(ticks "$2"); b0=$(backend_ticks); read -r -a s0 <<<"$(switches "$2")"; read -r -a i0 <<<"$(cpu_idle)"
   out=$(wrk -t1 -c"$C" -d"$D" --latency "http://$FRONT/")
-  c1=$(ticks "$2"); b1=$(backend_ticks); read -r -a s1 <<<"$(switches "$2")"
+  c1=$(ticks "$2"); b1=$(backend_ticks); read -r -a s1 <<<"$(switches "$2")"; read -r -a i1 <<<"$(cpu_idle)"
   n=$(echo "$out" | awk '/requests in/ {print $1}')
   echo "$out" | awk -v name="$1" -v c=$((c1 - c0)) -v b=$((b1 - b0)) -v n="$n" -v d="${D%s}" \
-    -v v=$((s1[0] - s0[0])) -v iv=$((s1[1] - s0[1])) '
+    -v v=$((s1[0] - s0[0])) -v iv=$((s1[1] - s0[1])) -v idle=$((i1[0] - i0[0])) -v all=$((i1[1] - i0[1])) '
     /Requests\/sec/ {r = $2} $1 == "99%" {p = $2}
     /Non-2xx|Socket errors/ {e = e " " $0}
-    END {printf "%-9s %10s req/s  p99 %-9s front %6.1f us/req  backends %4.0f%% CPU  switches %.2f voluntary %.2f involuntary /req\n",
-         name, r, p, c * 10000 / n, b / d, v / n, iv / n; if (e != "") print "          errors:" e}'
+    END {printf "%-9s %10s req/s  p99 %-9s front %6.1f us/req  backends %4.0f%% CPU  idle %4.1f%%  switches %.2f voluntary %.2f involuntary /req\n",
+         name, r, p, c * 10000 / n, b / d, all ? idle * 100 / all : 0, v / n, iv / n; if (e != "") print "          errors:" e}'
 }
 
 echo "== $([ -n "${FAST:-}" ] && echo "instant backends" || echo "GIL-bound stand-in Zopes"), N=2 C=$C D=$D, $ROUNDS rounds"

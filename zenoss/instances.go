@@ -41,7 +41,7 @@ type BalancerSettings struct {
 	QueueSize      int           // queue-size: waiting requests at most; default 1024
 	QueueTimeout   time.Duration // queue-timeout (seconds): then 503; default 30
 	Affinity       bool          // cookie-affinity on|off: default off
-	Procs          int           // procs: CPUs the balancer's Go code may use at once (GOMAXPROCS); 0 = zenpatch's default (2)
+	Procs          int           // procs: most CPUs the balancer's Go code uses at once (GOMAXPROCS; one while light); 0 = zenpatch's default (2)
 }
 
 // ReadSettings reads etc/zenpatch.conf (missing: defaults); the HTTP port

@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -49,7 +48,7 @@ Examples:
 	fs.DurationVar(&healthInterval, "health-interval", 0, "active health check interval (default 2s)")
 	fs.StringVar(&healthPath, "health-path", "", "active health check path (default /)")
 	fs.BoolVar(&affinity, "cookie-affinity", false, "send a client back to the same Zope (temp_folder sessions)")
-	fs.IntVar(&procs, "procs", 0, "CPUs the balancer may use at once (GOMAXPROCS; default 2, or the procs setting)")
+	fs.IntVar(&procs, "procs", 0, "most CPUs the balancer uses at once (GOMAXPROCS; default 2, or the procs setting); it uses one while lightly loaded")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile to `FILE` until the balancer stops (diagnostics)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -89,8 +88,7 @@ Examples:
 		if err != nil {
 			return withCode(exitError, fmt.Errorf("--listen %s: %w", listen, err), "pick a free address, or stop what holds it")
 		}
-		setProcs(procs, 0)
-		log.Info("balancing", "listen", l.Addr().String(), "backends", backends, "cap", maxConn, "procs", runtime.GOMAXPROCS(0), "runtime", runtimeState(e))
+		log.Info("balancing", "listen", l.Addr().String(), "backends", backends, "cap", maxConn, "procs", startProcs(ctx, e, log, procs, 0), "runtime", runtimeState(e))
 		return (&balancer.Server{LB: lb, Public: l}).Run(ctx)
 	}
 
@@ -164,21 +162,8 @@ Examples:
 			}
 		}
 	}()
-	setProcs(procs, bs.Procs)
-	log.Info("balancing", "listen", addr, "zopes", ctl.Zopes, "cap", ctl.Conf.Threads, "procs", runtime.GOMAXPROCS(0), "runtime", runtimeState(e), "admin", zope.AdminSocket)
+	log.Info("balancing", "listen", addr, "zopes", ctl.Zopes, "cap", ctl.Conf.Threads, "procs", startProcs(ctx, e, log, procs, bs.Procs), "runtime", runtimeState(e), "admin", zope.AdminSocket)
 	return (&balancer.Server{LB: lb, Public: l, Admin: adm}).Run(ctx)
-}
-
-// setProcs sets GOMAXPROCS: the flag, else the setting, else defaultProcs.
-func setProcs(flag, setting int) {
-	n := defaultProcs()
-	if setting > 0 {
-		n = setting
-	}
-	if flag > 0 {
-		n = flag
-	}
-	runtime.GOMAXPROCS(n)
 }
 
 func reloadBackends(inst *zenoss.Install, lb *balancer.Balancer) error {

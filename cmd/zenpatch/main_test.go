@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -346,6 +347,13 @@ func cmdPortfree(ts *testscript.TestScript, neg bool, args []string) {
 // loads are the background load runs of the scripts, by name.
 var loads sync.Map // name → chan loadtest.Result
 
+// runningLoad is a load started by loadstart.
+type runningLoad struct {
+	ch               chan loadtest.Result
+	cancel           context.CancelFunc
+	answered, failed atomic.Int64 // so far
+}
+
 // loadstart NAME URL [CONNS]: start a steady load (at most 2 minutes) in
 // the background.
 func cmdLoadstart(ts *testscript.TestScript, neg bool, args []string) {
@@ -354,29 +362,34 @@ func cmdLoadstart(ts *testscript.TestScript, neg bool, args []string) {
 		conns, _ = strconv.Atoi(args[2])
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan loadtest.Result, 1)
-	loads.Store(ts.Getenv("WORK")+args[0], struct {
-		ch     chan loadtest.Result
-		cancel context.CancelFunc
-	}{ch, cancel})
+	l := &runningLoad{ch: make(chan loadtest.Result, 1), cancel: cancel}
+	loads.Store(ts.Getenv("WORK")+args[0], l)
 	go func() {
-		ch <- loadtest.Run(ctx, loadtest.Config{URL: args[1], Conns: conns, Duration: 2 * time.Minute})
+		l.ch <- loadtest.Run(ctx, loadtest.Config{URL: args[1], Conns: conns, Duration: 2 * time.Minute,
+			Every: 20 * time.Millisecond, Progress: func(r loadtest.Result) {
+				l.answered.Store(r.Requests)
+				l.failed.Store(r.Failures)
+			}})
 	}()
 	ts.Defer(cancel)
 	time.Sleep(300 * time.Millisecond) // let it reach a steady state
 }
 
 // loadstop NAME: stop the load and require that no request failed (with !,
-// that some did); prints the figures.
+// that some did); prints the figures. On a slow or busy machine it first
+// waits (up to 30 s) for a request to be answered, and with ! for one to
+// fail, so that what it checks has had a chance to happen.
 func cmdLoadstop(ts *testscript.TestScript, neg bool, args []string) {
 	v, ok := loads.LoadAndDelete(ts.Getenv("WORK") + args[0])
 	if !ok {
 		ts.Fatalf("no load %s", args[0])
 	}
-	l := v.(struct {
-		ch     chan loadtest.Result
-		cancel context.CancelFunc
-	})
+	l := v.(*runningLoad)
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if l.answered.Load() > 0 && (!neg || l.failed.Load() > 0) {
+			break
+		}
+	}
 	l.cancel()
 	r := <-l.ch
 	ts.Logf("load %s: %d requests, %s, failures %v", args[0], r.Requests, r, r.ByKind)

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
 	"os"
 	"runtime"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // The balancer shares the machine with GIL-bound Zopes, so its CPU per
@@ -20,8 +24,8 @@ import (
 //     one wake-up every 10 ms. The period chosen (2^31-1 ms, 24.8 days) is
 //     the longest there is, so its trace line is printed once at start on a
 //     host up longer than that, and once per 24.8 days after.
-//   - GOMAXPROCS: more than two Ps only add spinning threads; see
-//     defaultProcs.
+//   - GOMAXPROCS: one while the balancer is light, up to two when it is
+//     busy; see procsGovernor and defaultProcs.
 //
 // GODEBUG is read only when a Go program starts, so `zenpatch balance`
 // re-executes itself once with it set. ZENPATCH_BALANCER_RUNTIME=off skips
@@ -83,13 +87,118 @@ func reexecTuned() {
 	_ = syscall.Exec(exe, os.Args, env)
 }
 
-// defaultProcs is the balancer's GOMAXPROCS unless --procs or the procs
-// setting say otherwise: two, or one on a single CPU. On 2-core benchmark
-// machines two Ps served instant backends 15–25% faster than one and
-// GIL-bound ones equally (README, "Balancer figures"); more only add
-// spinning threads on the cores the Zopes need.
+// defaultProcs is the most CPUs the balancer's Go code uses at once unless
+// --procs or the procs setting say otherwise: two, or one on a single CPU.
+// On 2-core benchmark machines two Ps served instant backends 15–25% faster
+// than one (README, "Balancer figures"); more only add spinning threads on
+// the cores the Zopes need.
 func defaultProcs() int {
 	return min(2, runtime.NumCPU())
+}
+
+// procsGovernor moves GOMAXPROCS between 1 and max with the balancer's own
+// CPU use. In front of GIL-bound Zopes the balancer needs a tenth of a core,
+// and a second P only adds cross-CPU wake-ups that preempt a Zope holding
+// its GIL: the machine sat idle 4–8 % of the time against 2–3 % with one P,
+// and one P served 5 % more (README, "Balancer figures"). Busy (instant
+// backends, a flood), one P is too few. So: one P while light, max as soon
+// as one interval's use passes up, back to one after downAfter intervals
+// in a row under down.
+type procsGovernor struct {
+	max       int
+	interval  time.Duration
+	up, down  float64 // CPU use, in cores
+	downAfter int     // intervals in a row under down before going back to 1
+	cpu       func() time.Duration
+	set       func(int)
+	log       *slog.Logger
+
+	cur   int
+	below int
+}
+
+// newProcsGovernor governs GOMAXPROCS of this process, starting at one P.
+func newProcsGovernor(max int, log *slog.Logger) *procsGovernor {
+	return &procsGovernor{
+		max: max, interval: 250 * time.Millisecond, up: 0.35, down: 0.15, downAfter: 8,
+		cpu: processCPU, set: func(n int) { runtime.GOMAXPROCS(n) }, log: log,
+	}
+}
+
+// step takes one interval's CPU use (cores) and returns the Ps wanted.
+func (g *procsGovernor) step(use float64) int {
+	switch {
+	case g.cur < g.max && use > g.up:
+		g.below = 0
+		return g.max
+	case g.cur > 1 && use < g.down:
+		if g.below++; g.below >= g.downAfter {
+			g.below = 0
+			return 1
+		}
+	default:
+		g.below = 0
+	}
+	return g.cur
+}
+
+// start sets one P, then follows the load in the background until ctx ends.
+func (g *procsGovernor) start(ctx context.Context) {
+	g.cur = 1
+	g.set(1)
+	if g.max > 1 {
+		go g.loop(ctx)
+	}
+}
+
+func (g *procsGovernor) loop(ctx context.Context) {
+	t := time.NewTicker(g.interval)
+	defer t.Stop()
+	last, lastCPU := time.Now(), g.cpu()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			c := g.cpu()
+			use := float64(c-lastCPU) / float64(now.Sub(last))
+			last, lastCPU = now, c
+			if n := g.step(use); n != g.cur {
+				g.set(n)
+				g.log.Info("balancer CPUs", "procs", n, "was", g.cur, "cpu_cores", fmt.Sprintf("%.2f", use))
+				g.cur = n
+			}
+		}
+	}
+}
+
+// processCPU is the user and system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// startProcs sets the balancer's CPUs. The most is the --procs flag, else
+// the procs setting, else defaultProcs; the governor moves between one and
+// that with the load, unless the runtime tuning is off (then it is fixed).
+// It returns what the start-up log says of it.
+func startProcs(ctx context.Context, e *env, log *slog.Logger, flag, setting int) string {
+	n := defaultProcs()
+	if setting > 0 {
+		n = setting
+	}
+	if flag > 0 {
+		n = flag
+	}
+	if n == 1 || e.getenv(runtimeEnv) == "off" {
+		runtime.GOMAXPROCS(n)
+		return fmt.Sprint(n)
+	}
+	newProcsGovernor(n, log).start(ctx)
+	return fmt.Sprintf("1..%d by load", n)
 }
 
 // runtimeState names the runtime tuning in effect, for the start-up log.

@@ -1,9 +1,15 @@
 package main
 
 import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestTunedEnviron(t *testing.T) {
@@ -25,4 +31,72 @@ func TestTunedEnviron(t *testing.T) {
 	} {
 		assert.Nil(t, tunedEnviron(c.args, c.env), name)
 	}
+}
+
+func TestProcsGovernorStep(t *testing.T) {
+	g := &procsGovernor{max: 2, up: 0.35, down: 0.15, downAfter: 3, cur: 1}
+	assert.Equal(t, 1, g.step(0.10), "light: stays at one")
+	assert.Equal(t, 1, g.step(0.30), "between the thresholds: stays")
+	assert.Equal(t, 2, g.step(0.60), "one busy interval is enough to go up")
+	g.cur = 2
+	assert.Equal(t, 2, g.step(0.05))
+	assert.Equal(t, 2, g.step(0.05))
+	assert.Equal(t, 2, g.step(0.20), "an interval between the thresholds restarts the count")
+	assert.Equal(t, 2, g.step(0.05))
+	assert.Equal(t, 2, g.step(0.05))
+	assert.Equal(t, 1, g.step(0.05), "downAfter light intervals in a row: back to one")
+	g.cur = 1
+	assert.Equal(t, 1, g.step(0.05))
+}
+
+func TestProcsGovernorLoop(t *testing.T) {
+	var mu sync.Mutex
+	var cpu time.Duration
+	var sets []int
+	g := &procsGovernor{max: 3, interval: 5 * time.Millisecond, up: 0.35, down: 0.15, downAfter: 2,
+		cpu: func() time.Duration { mu.Lock(); defer mu.Unlock(); return cpu },
+		set: func(n int) { mu.Lock(); sets = append(sets, n); mu.Unlock() },
+		log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	g.start(ctx)
+	mu.Lock()
+	assert.Equal(t, []int{1}, sets, "starts at one P, at once")
+	mu.Unlock()
+	// Busy: the process burns far more than a core's worth per interval.
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+				mu.Lock()
+				cpu += 10 * time.Millisecond
+				mu.Unlock()
+			}
+		}
+	}()
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(sets) == 2 }, 5*time.Second, time.Millisecond)
+	close(stop) // idle from now on
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(sets) == 3 }, 5*time.Second, time.Millisecond)
+	mu.Lock()
+	assert.Equal(t, []int{1, 3, 1}, sets)
+	mu.Unlock()
+}
+
+func TestProcsGovernorOneCPU(t *testing.T) {
+	var sets []int
+	g := &procsGovernor{max: 1, cpu: func() time.Duration { return 0 }, set: func(n int) { sets = append(sets, n) }}
+	g.start(context.Background())
+	assert.Equal(t, []int{1}, sets, "nothing to govern: no loop")
+}
+
+func TestProcessCPU(t *testing.T) {
+	a := processCPU()
+	// Spin until the process's CPU clock moves (rusage has a coarse tick).
+	deadline := time.Now().Add(2 * time.Second)
+	for processCPU() == a && time.Now().Before(deadline) {
+	}
+	assert.Greater(t, processCPU(), a)
 }
