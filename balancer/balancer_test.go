@@ -457,3 +457,68 @@ func TestHopByHopHeadersAnyCase(t *testing.T) {
 	}
 	assert.Contains(t, got, "x-mine: kept")
 }
+
+func TestStripHopByHopCheap(t *testing.T) {
+	var req fasthttp.Request
+	req.Header.SetHost("zenoss")
+	req.Header.Set("Cookie", "a=b")
+	req.Header.Set("Accept", "*/*")
+	var resp fasthttp.Response
+	resp.Header.Set("Content-Type", "text/html")
+	resp.Header.Set("X-Zope", "1")
+	allocs := testing.AllocsPerRun(100, func() {
+		stripRequestHopByHop(&req.Header)
+		stripResponseHopByHop(&resp.Header)
+	})
+	assert.Zero(t, allocs, "no allocation when there is nothing to strip (every request)")
+}
+
+func TestAppendIP(t *testing.T) {
+	for in, want := range map[string]string{"127.0.0.1": "127.0.0.1", "::1": "::1", "::ffff:10.0.0.5": "10.0.0.5", "2001:db8::7": "2001:db8::7"} {
+		assert.Equal(t, want, string(appendIP(nil, net.ParseIP(in))), in)
+	}
+	assert.Equal(t, "<nil>", string(appendIP(nil, nil)))
+}
+
+// The header deadline covers the headers only: a body sent slowly, and a
+// Zope that answers slowly, both outlast it.
+func TestHeaderDeadlineOnlyCoversHeaders(t *testing.T) {
+	a := newZope(t, true) // answers when the test says so
+	lb, err := New(Config{SlowStart: -1, HealthInterval: time.Hour}, []BackendSpec{{Addr: a.addr()}})
+	require.NoError(t, err)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	s := &Server{LB: lb, Public: l, ReadHeaderTimeout: 200 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	c, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	br := bufio.NewReader(c)
+
+	// a body that trickles in over 3 header deadlines
+	_, err = io.WriteString(c, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\n")
+	require.NoError(t, err)
+	for _, part := range []string{"ab", "cd", "ef"} {
+		time.Sleep(200 * time.Millisecond)
+		_, err = io.WriteString(c, part)
+		require.NoError(t, err)
+	}
+	a.gate <- struct{}{}
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+
+	// a GET whose Zope takes 3 header deadlines to answer, on the same connection
+	_, err = io.WriteString(c, "GET /report HTTP/1.1\r\nHost: x\r\n\r\n")
+	require.NoError(t, err)
+	time.Sleep(600 * time.Millisecond)
+	a.gate <- struct{}{}
+	resp, err = http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+}

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"iter"
 	"net"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -60,28 +60,30 @@ func (lb *Balancer) newClient(addr string) *fasthttp.HostClient {
 			return false, attempts < 2 && idempotent(req.Header.Method()) &&
 				(errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF))
 		},
-		ReadTimeout:                   lb.cfg.BackendTimeout,
-		WriteTimeout:                  lb.cfg.BackendTimeout,
-		MaxResponseBodySize:           MaxBody,
-		ReadBufferSize:                MaxHeaderBytes,
-		NoDefaultUserAgentHeader:      true,
-		DisableHeaderNamesNormalizing: true,
-		DisablePathNormalizing:        true,
+		ReadTimeout:              lb.cfg.BackendTimeout,
+		WriteTimeout:             lb.cfg.BackendTimeout,
+		MaxResponseBodySize:      MaxBody,
+		ReadBufferSize:           MaxHeaderBytes,
+		NoDefaultUserAgentHeader: true,
+		// Response header names are normalized ("keep-alive" becomes
+		// "Keep-Alive"), so that stripHopByHop finds them in any case.
+		DisablePathNormalizing: true,
 	}
 }
 
 // hopByHop are the headers that concern one connection only (RFC 9110 7.6.1,
 // RFC 2616 13.5.1).
-var hopByHop = [][]byte{[]byte("Connection"), []byte("Proxy-Connection"), []byte("Keep-Alive"), []byte("Proxy-Authenticate"), []byte("Proxy-Authorization"), []byte("Te"), []byte("Trailer"), []byte("Transfer-Encoding"), []byte("Upgrade")}
+var hopByHop = [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
 // serve proxies one request.
 func (lb *Balancer) serve(ctx *fasthttp.RequestCtx) {
 	req := &ctx.Request
 	closeAfter := req.Header.ConnectionClose()
-	stripHopByHop(&req.Header)
+	stripRequestHopByHop(&req.Header)
 	// X-Forwarded-*: set from this connection; inbound values are replaced
 	// so a client cannot forge its address.
-	req.Header.Set("X-Forwarded-For", ctx.RemoteIP().String())
+	var ipb [64]byte
+	req.Header.SetBytesV("X-Forwarded-For", appendIP(ipb[:0], ctx.RemoteIP()))
 	req.Header.SetBytesV("X-Forwarded-Host", req.Header.Host())
 	if ctx.IsTLS() {
 		req.Header.Set("X-Forwarded-Proto", "https")
@@ -112,7 +114,7 @@ func (lb *Balancer) serve(ctx *fasthttp.RequestCtx) {
 			if c := ctx.Response.StatusCode() / 100; c >= 1 && c <= 5 {
 				b.classes[c].Inc()
 			}
-			stripHopByHop(&ctx.Response.Header)
+			stripResponseHopByHop(&ctx.Response.Header)
 			if lb.cfg.Affinity && prefer != b {
 				var ck fasthttp.Cookie
 				ck.SetKey(lb.cfg.CookieName)
@@ -172,53 +174,76 @@ func (lb *Balancer) badGateway(ctx *fasthttp.RequestCtx, _ string) {
 	ctx.SetBodyString("Bad gateway: the Zope instance did not answer.\n")
 }
 
-// headers is what stripHopByHop needs of fasthttp's request and response
+// stripRequestHopByHop and stripResponseHopByHop remove hop-by-hop
+// headers and those the Connection header names. Header names are
+// normalized on both sides (the server's requests and the client's
+// responses), so "keep-alive" is found as "Keep-Alive". One pass over the
+// headers, which does not allocate, finds which are there: usually none, or
+// only Connection.
+func stripRequestHopByHop(h *fasthttp.RequestHeader) {
+	var s hopScan
+	for k := range h.All() {
+		s.see(k)
+	}
+	s.strip(h)
+}
+
+// stripResponseHopByHop: see stripRequestHopByHop.
+func stripResponseHopByHop(h *fasthttp.ResponseHeader) {
+	var s hopScan
+	for k := range h.All() {
+		s.see(k)
+	}
+	s.strip(h)
+}
+
+// hopScan records which hop-by-hop headers a header has.
+type hopScan struct {
+	found [len(hopByHop)]bool
+	any   bool
+}
+
+func (s *hopScan) see(k []byte) {
+	for i, x := range hopByHop {
+		if string(k) == x {
+			s.found[i], s.any = true, true
+			return
+		}
+	}
+}
+
+// headers is what hopScan.strip needs of fasthttp's request and response
 // headers.
 type headers interface {
-	All() iter.Seq2[[]byte, []byte]
-	DelBytes([]byte)
+	Peek(string) []byte
+	Del(string)
 }
 
-// stripHopByHop removes hop-by-hop headers and those the Connection header
-// names, whatever their case: response header names are kept as the Zope
-// sent them (the client does not normalize them), and some servers send
-// lower case.
-func stripHopByHop(h headers) {
-	var cb [128]byte
-	conn := cb[:0] // the Connection header's values, comma-joined
-	for k, v := range h.All() {
-		if bytes.EqualFold(k, hopByHop[0]) {
-			conn = append(append(conn, ','), v...)
+func (s *hopScan) strip(h headers) {
+	if !s.any {
+		return
+	}
+	if s.found[0] { // Connection: the headers it names go too
+		for tok := range bytes.SplitSeq(h.Peek("Connection"), []byte(",")) {
+			if t := bytes.TrimSpace(tok); len(t) > 0 && !bytes.EqualFold(t, []byte("close")) && !bytes.EqualFold(t, []byte("keep-alive")) {
+				h.Del(string(t))
+			}
 		}
 	}
-	var drop [][]byte
-	for k := range h.All() {
-		if isHopByHop(k) || namedIn(conn, k) {
-			drop = append(drop, bytes.Clone(k))
+	for i, k := range hopByHop {
+		if s.found[i] {
+			h.Del(k)
 		}
-	}
-	for _, k := range drop {
-		h.DelBytes(k)
 	}
 }
 
-func isHopByHop(k []byte) bool {
-	for _, x := range hopByHop {
-		if bytes.EqualFold(k, x) {
-			return true
-		}
+// appendIP appends ip's text form (IPv4-mapped addresses as IPv4).
+func appendIP(dst []byte, ip net.IP) []byte {
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return append(dst, ip.String()...)
 	}
-	return false
-}
-
-// namedIn reports whether the comma-separated list names header k.
-func namedIn(list, k []byte) bool {
-	for tok := range bytes.SplitSeq(list, []byte(",")) {
-		if bytes.EqualFold(bytes.TrimSpace(tok), k) {
-			return true
-		}
-	}
-	return false
+	return a.Unmap().AppendTo(dst)
 }
 
 func (lb *Balancer) count() int {

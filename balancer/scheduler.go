@@ -31,9 +31,10 @@ func (w *waiter) accepts(b *Backend) bool {
 // pickLocked returns the eligible backend with the fewest outstanding
 // requests (ties go round-robin), or nil. prefer wins while it is up and
 // not draining; if it is full, nil is returned so the request waits for it.
-func (lb *Balancer) pickLocked(w *waiter, now time.Time) *Backend {
+// now is read from the clock only when a backend is in its slow start.
+func (lb *Balancer) pickLocked(w *waiter, now *time.Time) *Backend {
 	if p := w.prefer; p != nil && p.up && !p.draining && w.accepts(p) {
-		if p.outstanding < p.effCap(now, lb.cfg.SlowStart) {
+		if p.outstanding < lb.capLocked(p, now) {
 			return p
 		}
 		return nil
@@ -42,7 +43,7 @@ func (lb *Balancer) pickLocked(w *waiter, now time.Time) *Backend {
 	n := len(lb.backends)
 	for i := range n {
 		b := lb.backends[(lb.rr+i)%n]
-		if !b.up || b.draining || !w.accepts(b) || b.outstanding >= b.effCap(now, lb.cfg.SlowStart) {
+		if !b.up || b.draining || !w.accepts(b) || b.outstanding >= lb.capLocked(b, now) {
 			continue
 		}
 		if best == nil || b.outstanding < best.outstanding {
@@ -55,13 +56,30 @@ func (lb *Balancer) pickLocked(w *waiter, now time.Time) *Backend {
 	return best
 }
 
+// capLocked is b's cap now (effCap). A finished ramp is forgotten, so that
+// the clock is not read for it again; *now is read once, when first needed.
+func (lb *Balancer) capLocked(b *Backend, now *time.Time) int {
+	if lb.cfg.SlowStart <= 0 || b.upSince.IsZero() {
+		return b.Cap
+	}
+	if now.IsZero() {
+		*now = time.Now()
+	}
+	if now.Sub(b.upSince) >= lb.cfg.SlowStart {
+		b.upSince = time.Time{}
+		return b.Cap
+	}
+	return b.effCap(*now, lb.cfg.SlowStart)
+}
+
 // acquire reserves a slot on a backend, waiting in the FIFO queue when all
 // are full.
 func (lb *Balancer) acquire(ctx context.Context, prefer *Backend, exclude []*Backend) (*Backend, error) {
 	w := &waiter{prefer: prefer, exclude: exclude}
 	lb.mu.Lock()
 	if len(lb.queue) == 0 {
-		if b := lb.pickLocked(w, time.Now()); b != nil {
+		var now time.Time
+		if b := lb.pickLocked(w, &now); b != nil {
 			b.outstanding++
 			lb.mu.Unlock()
 			return b, nil
@@ -124,7 +142,7 @@ func (lb *Balancer) dispatchLocked() {
 	if len(lb.queue) == 0 {
 		return
 	}
-	now := time.Now()
+	var now time.Time
 	keep := lb.queue[:0]
 	full := false // no slot for a waiter without preferences: none for the others either
 	for _, w := range lb.queue {
@@ -133,7 +151,7 @@ func (lb *Balancer) dispatchLocked() {
 			keep = append(keep, w)
 			continue
 		}
-		if b := lb.pickLocked(w, now); b != nil {
+		if b := lb.pickLocked(w, &now); b != nil {
 			b.outstanding++
 			w.done = true
 			w.ch <- b

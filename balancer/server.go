@@ -51,7 +51,10 @@ func (s *Server) Run(ctx context.Context) error {
 	pub := &fasthttp.Server{
 		Handler:     s.LB.serve,
 		ReadTimeout: rht, // until the headers are in; then HeaderReceived extends it
-		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+		HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+			if h.ContentLength() == 0 {
+				return fasthttp.RequestConfig{} // no body to wait for: no deadline to move
+			}
 			return fasthttp.RequestConfig{ReadTimeout: ReadTimeout}
 		},
 		WriteTimeout:          WriteTimeout,
