@@ -180,26 +180,14 @@ func TestDialErrorRetriedElsewhereAnyMethod(t *testing.T) {
 // retried, POST is not (it may have had effects).
 func TestReachedRetriedOnlyIfIdempotent(t *testing.T) {
 	good := newZope(t, false)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				br := bufio.NewReader(c)
-				req, err := http.ReadRequest(br)
-				if err == nil {
-					io.Copy(io.Discard, req.Body)
-				}
-				c.Close() // reached, then no answer
-			}()
+	bad := serveTCP(t, func(c net.Conn) {
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err == nil {
+			io.Copy(io.Discard, req.Body)
 		}
-	}()
-	lb, err := New(Config{SlowStart: -1}, []BackendSpec{{Name: "bad", Addr: l.Addr().String(), Cap: 8}, {Name: "good", Addr: good.addr(), Cap: 1}})
+		c.Close() // reached, then no answer
+	})
+	lb, err := New(Config{SlowStart: -1}, []BackendSpec{{Name: "bad", Addr: bad, Cap: 8}, {Name: "good", Addr: good.addr(), Cap: 1}})
 	require.NoError(t, err)
 	front := startFront(t, lb)
 	gets, posts502 := 0, 0
@@ -368,20 +356,26 @@ func TestAdminAPI(t *testing.T) {
 	assert.ErrorContains(t, err, "already answers")
 }
 
-func TestSlowlorisIsCut(t *testing.T) {
-	a := newZope(t, false)
-	lb, err := New(Config{SlowStart: -1}, []BackendSpec{{Addr: a.addr()}})
+// dialServer runs a Server (as `zenpatch balance` does, with the given
+// header deadline) over one backend, and connects to it.
+func dialServer(t *testing.T, cfg Config, z *zope, headerTimeout time.Duration) net.Conn {
+	lb, err := New(cfg, []BackendSpec{{Addr: z.addr()}})
 	require.NoError(t, err)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	s := &Server{LB: lb, Public: l, ReadHeaderTimeout: 300 * time.Millisecond}
+	s := &Server{LB: lb, Public: l, ReadHeaderTimeout: headerTimeout}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	go s.Run(ctx)
 	c, err := net.Dial("tcp", l.Addr().String())
 	require.NoError(t, err)
-	defer c.Close()
-	_, err = c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n")) // and never finishes the headers
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestSlowlorisIsCut(t *testing.T) {
+	c := dialServer(t, Config{SlowStart: -1}, newZope(t, false), 300*time.Millisecond)
+	_, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n")) // and never finishes the headers
 	require.NoError(t, err)
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	start := time.Now()
@@ -394,40 +388,47 @@ func TestSlowlorisIsCut(t *testing.T) {
 // names, as some servers send them) and records the header block of the
 // last request that was not a health check.
 func rawZope(t *testing.T, respHeaders string) (addr string, last *atomic.Pointer[string]) {
+	last = &atomic.Pointer[string]{}
+	addr = serveTCP(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for {
+			var head strings.Builder
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if line == "\r\n" {
+					break
+				}
+				head.WriteString(line)
+			}
+			if h := head.String(); !strings.Contains(h, "zenpatch-balancer-health") {
+				last.Store(&h)
+			}
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n%s\r\nok", respHeaders)
+		}
+	})
+	return addr, last
+}
+
+// serveTCP accepts connections on loopback until the test ends, each
+// handled by handle in its own goroutine, and returns the address.
+func serveTCP(t *testing.T, handle func(net.Conn)) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { l.Close() })
-	last = &atomic.Pointer[string]{}
 	go func() {
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					var head strings.Builder
-					for {
-						line, err := br.ReadString('\n')
-						if err != nil {
-							return
-						}
-						if line == "\r\n" {
-							break
-						}
-						head.WriteString(line)
-					}
-					if h := head.String(); !strings.Contains(h, "zenpatch-balancer-health") {
-						last.Store(&h)
-					}
-					fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n%s\r\nok", respHeaders)
-				}
-			}()
+			go handle(c)
 		}
 	}()
-	return l.Addr().String(), last
+	return l.Addr().String()
 }
 
 func TestHopByHopHeadersAnyCase(t *testing.T) {
@@ -484,21 +485,11 @@ func TestAppendIP(t *testing.T) {
 // Zope that answers slowly, both outlast it.
 func TestHeaderDeadlineOnlyCoversHeaders(t *testing.T) {
 	a := newZope(t, true) // answers when the test says so
-	lb, err := New(Config{SlowStart: -1, HealthInterval: time.Hour}, []BackendSpec{{Addr: a.addr()}})
-	require.NoError(t, err)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	s := &Server{LB: lb, Public: l, ReadHeaderTimeout: 200 * time.Millisecond}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go s.Run(ctx)
-	c, err := net.Dial("tcp", l.Addr().String())
-	require.NoError(t, err)
-	defer c.Close()
+	c := dialServer(t, Config{SlowStart: -1, HealthInterval: time.Hour}, a, 200*time.Millisecond)
 	br := bufio.NewReader(c)
 
 	// a body that trickles in over 3 header deadlines
-	_, err = io.WriteString(c, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\n")
+	_, err := io.WriteString(c, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\n")
 	require.NoError(t, err)
 	for _, part := range []string{"ab", "cd", "ef"} {
 		time.Sleep(200 * time.Millisecond)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # nginx and zenpatch's balancer taking turns on the same two backends, ROUNDS
-# times, with each front's own CPU per request (from /proc/PID/stat) and its
-# context switches per request. On a noisy shared machine the CPU per
+# times, with each front's own CPU per request (from /proc/PID/stat), its
+# context switches per request, the backends' CPU share and how much of the
+# time the machine sat idle (from /proc/stat). On a noisy shared machine the CPU per
 # request and the backends' CPU share are steadier than req/s; turns taken
 # close together are fairer than one long run per front.
 #
