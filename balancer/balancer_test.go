@@ -217,6 +217,26 @@ func TestSlowStartRamps(t *testing.T) {
 	assert.Equal(t, 8, b.effCap(now, 0), "no slow start")
 }
 
+func TestCapLockedReadsTheClockOnlyDuringSlowStart(t *testing.T) {
+	lb := &Balancer{cfg: Config{SlowStart: 10 * time.Second}}
+	b := &Backend{BackendSpec: BackendSpec{Cap: 8}, up: true}
+	var now time.Time
+	assert.Equal(t, 8, lb.capLocked(b, &now))
+	assert.True(t, now.IsZero(), "no ramp: the clock is not read")
+
+	b.upSince = time.Now().Add(-5 * time.Second)
+	assert.InDelta(t, 4, lb.capLocked(b, &now), 1, "half-way up the ramp")
+	assert.False(t, now.IsZero(), "read once, for the ramp")
+
+	b.upSince = time.Now().Add(-11 * time.Second)
+	now = time.Time{}
+	assert.Equal(t, 8, lb.capLocked(b, &now))
+	assert.True(t, b.upSince.IsZero(), "a finished ramp is forgotten")
+	now = time.Time{}
+	assert.Equal(t, 8, lb.capLocked(b, &now))
+	assert.True(t, now.IsZero(), "and the clock is not read for it again")
+}
+
 func TestHealthChecksRiseAndFall(t *testing.T) {
 	a, b := newZope(t, false), newZope(t, false)
 	lb, _ := newLB(t, Config{Rise: 2, Fall: 2, SlowStart: time.Hour}, a, b)

@@ -66,7 +66,8 @@ func (lb *Balancer) newClient(addr string) *fasthttp.HostClient {
 		ReadBufferSize:           MaxHeaderBytes,
 		NoDefaultUserAgentHeader: true,
 		// Response header names are normalized ("keep-alive" becomes
-		// "Keep-Alive"), so that stripHopByHop finds them in any case.
+		// "Keep-Alive"), so that stripResponseHopByHop finds them in any
+		// case.
 		DisablePathNormalizing: true,
 	}
 }
