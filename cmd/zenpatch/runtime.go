@@ -24,8 +24,8 @@ import (
 //     one wake-up every 10 ms. The period chosen (2^31-1 ms, 24.8 days) is
 //     the longest there is, so its trace line is printed once at start on a
 //     host up longer than that, and once per 24.8 days after.
-//   - GOMAXPROCS: one while the balancer is light, up to two when it is
-//     busy; see procsGovernor and defaultProcs.
+//   - GOMAXPROCS: one while the balancer is light, up to --procs (two by
+//     default) when it is busy; see procsGovernor and defaultProcs.
 //
 // GODEBUG is read only when a Go program starts, so `zenpatch balance`
 // re-executes itself once with it set. ZENPATCH_BALANCER_RUNTIME=off skips
