@@ -2,9 +2,9 @@
 # nginx and zenpatch's balancer taking turns on the same two backends, ROUNDS
 # times, with each front's own CPU per request (from /proc/PID/stat), its
 # context switches per request, the backends' CPU share and how much of the
-# time the machine sat idle (from /proc/stat). On a noisy shared machine the CPU per
-# request and the backends' CPU share are steadier than req/s; turns taken
-# close together are fairer than one long run per front.
+# time the machine sat idle (from /proc/stat). On a noisy shared machine the
+# CPU per request and the backends' CPU share are steadier than req/s; turns
+# taken close together are fairer than one long run per front.
 #
 #   ./bench/interleave.sh            # GIL-bound stand-in Zopes (../shared/bench/gilzope.py)
 #   FAST=1 ./bench/interleave.sh     # instant backends (../shared/bench/fastzope)

@@ -345,7 +345,7 @@ func cmdPortfree(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // loads are the background load runs of the scripts, by name.
-var loads sync.Map // name → chan loadtest.Result
+var loads sync.Map // name → *runningLoad
 
 // runningLoad is a load started by loadstart.
 type runningLoad struct {

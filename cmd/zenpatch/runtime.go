@@ -89,21 +89,21 @@ func reexecTuned() {
 
 // defaultProcs is the most CPUs the balancer's Go code uses at once unless
 // --procs or the procs setting say otherwise: two, or one on a single CPU.
-// On 2-core benchmark machines two Ps served instant backends 15–25% faster
-// than one (README, "Balancer figures"); more only add spinning threads on
-// the cores the Zopes need.
+// On a 2-core machine with instant backends, one P did 0.55–0.81× nginx's
+// throughput and two Ps 0.64–0.98× in the same rounds (bench/interleave.sh,
+// 2026-11-28); more only add spinning threads on the cores the Zopes need.
 func defaultProcs() int {
 	return min(2, runtime.NumCPU())
 }
 
 // procsGovernor moves GOMAXPROCS between 1 and max with the balancer's own
 // CPU use. In front of GIL-bound Zopes the balancer needs a tenth of a core,
-// and a second P only adds cross-CPU wake-ups that preempt a Zope holding
-// its GIL: the machine sat idle 4–8 % of the time against 2–3 % with one P,
-// and one P served 5 % more (README, "Balancer figures"). Busy (instant
-// backends, a flood), one P is too few. So: one P while light, max as soon
-// as one interval's use passes up, back to one after downAfter intervals
-// in a row under down.
+// and with a second P the machine sat idle 4–8 % of the time against 2–4 %
+// with one, and one P served 5–6 % more (README, "Balancer figures"); most
+// likely the second thread's wake-ups preempt a Zope holding its GIL. Busy
+// (instant backends, a flood), one P is too few. So: one P while light, max
+// as soon as one interval's use passes up, back to one after downAfter
+// intervals in a row under down.
 type procsGovernor struct {
 	max       int
 	interval  time.Duration

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -87,9 +88,16 @@ func TestProcsGovernorLoop(t *testing.T) {
 
 func TestProcsGovernorOneCPU(t *testing.T) {
 	var sets []int
-	g := &procsGovernor{max: 1, cpu: func() time.Duration { return 0 }, set: func(n int) { sets = append(sets, n) }}
-	g.start(context.Background())
-	assert.Equal(t, []int{1}, sets, "nothing to govern: no loop")
+	var reads atomic.Int64
+	g := &procsGovernor{max: 1, interval: time.Millisecond,
+		cpu: func() time.Duration { reads.Add(1); return 0 },
+		set: func(n int) { sets = append(sets, n) }}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	g.start(ctx)
+	time.Sleep(20 * time.Millisecond)
+	assert.Equal(t, []int{1}, sets)
+	assert.Zero(t, reads.Load(), "nothing to govern: no loop reading the CPU time")
 }
 
 func TestProcessCPU(t *testing.T) {
