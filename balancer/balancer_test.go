@@ -66,15 +66,17 @@ func newZope(t *testing.T, gate bool) *zope {
 
 func (z *zope) addr() string { return z.srv.Listener.Addr().String() }
 
-// front serves a balancer on loopback the way Server does.
+// front serves a balancer on loopback with Server, as zenpatch balance does.
 type front struct{ URL string }
 
 func startFront(t *testing.T, lb *Balancer) *front {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	srv := &fasthttp.Server{Handler: lb.Handler(), NoDefaultServerHeader: true, NoDefaultContentType: true}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Shutdown() })
+	srv := &Server{LB: lb, Public: l}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); assert.NoError(t, <-done) })
 	return &front{URL: "http://" + l.Addr().String()}
 }
 
@@ -91,11 +93,7 @@ func newLB(t *testing.T, cfg Config, zs ...*zope) (*Balancer, *front) {
 	}
 	lb, err := New(cfg, specs)
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	lb.Start(ctx)
-	front := startFront(t, lb)
-	t.Cleanup(func() { cancel(); lb.Stop() })
-	return lb, front
+	return lb, startFront(t, lb) // Server.Run starts and stops the health checks
 }
 
 func get(t *testing.T, url string) (int, string, http.Header) {

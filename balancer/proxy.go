@@ -85,7 +85,12 @@ func (lb *Balancer) serve(ctx *fasthttp.RequestCtx) {
 	// so a client cannot forge its address.
 	var ipb [64]byte
 	req.Header.SetBytesV("X-Forwarded-For", appendIP(ipb[:0], ctx.RemoteIP()))
-	req.Header.SetBytesV("X-Forwarded-Host", req.Header.Host())
+	noHost := len(req.Header.Host()) == 0 // HTTP/1.0 may have none
+	if noHost {
+		req.Header.Del("X-Forwarded-Host")
+	} else {
+		req.Header.SetBytesV("X-Forwarded-Host", req.Header.Host())
+	}
 	if ctx.IsTLS() {
 		req.Header.Set("X-Forwarded-Proto", "https")
 	} else {
@@ -106,6 +111,9 @@ func (lb *Balancer) serve(ctx *fasthttp.RequestCtx) {
 				lb.busy(ctx, err)
 			}
 			break
+		}
+		if noHost { // fasthttp's client sends none without one: the Zope's own address
+			req.Header.SetHost(b.Addr)
 		}
 		start := time.Now()
 		err = b.client.Do(req, &ctx.Response)

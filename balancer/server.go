@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -63,6 +64,7 @@ func (s *Server) Run(ctx context.Context) error {
 		MaxRequestBodySize:    MaxBody,
 		NoDefaultServerHeader: true,
 		NoDefaultContentType:  true,
+		ErrorHandler:          requestError,
 		CloseOnShutdown:       true,
 		Logger:                fastLogger{log},
 	}
@@ -92,4 +94,23 @@ func (s *Server) Run(ctx context.Context) error {
 		err = nil
 	}
 	return err
+}
+
+// requestError answers a request that could not be read, and the
+// connection is closed: 413 for a body beyond MaxBody (fasthttp's default
+// handler says 400), 431 for a header beyond MaxHeaderBytes, 408 when it
+// did not arrive in time, else 400.
+func requestError(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	var ne *net.OpError
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		ctx.Error("Request body too large.\n", fasthttp.StatusRequestEntityTooLarge)
+	case errors.As(err, &small):
+		ctx.Error("Request header too large.\n", fasthttp.StatusRequestHeaderFieldsTooLarge)
+	case errors.As(err, &ne) && ne.Timeout():
+		ctx.Error("Request timeout.\n", fasthttp.StatusRequestTimeout)
+	default:
+		ctx.Error("Bad request.\n", fasthttp.StatusBadRequest)
+	}
 }
