@@ -397,8 +397,9 @@ func TestSlowlorisIsCut(t *testing.T) {
 	require.NoError(t, err)
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	start := time.Now()
-	_, err = io.ReadAll(c)
+	b, err := io.ReadAll(c)
 	assert.NoError(t, err, "the server closed the connection")
+	assert.Contains(t, string(b), "408 Request Timeout")
 	assert.Less(t, time.Since(start), 3*time.Second)
 }
 
