@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/valyala/fasthttp"
 	"time"
 )
 
@@ -151,7 +150,3 @@ func (lb *Balancer) SetBackends(specs []BackendSpec) error {
 	lb.dispatchLocked()
 	return nil
 }
-
-// Handler is the balancer's request handler, for a fasthttp.Server (Server
-// runs one with the right timeouts).
-func (lb *Balancer) Handler() fasthttp.RequestHandler { return lb.serve }

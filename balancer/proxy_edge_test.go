@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,9 +15,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// scriptedZope answers each request with the raw response that answer
-// returns for it (the request as Go's server reads it, body included),
-// then closes the connection when close says so.
+// scriptedZope answers each request but the health checks with the raw
+// response that answer returns for it (the request as Go's server reads it,
+// body included), then closes the connection when close says so.
 func scriptedZope(t *testing.T, answer func(r *http.Request, body string) (raw string, close bool)) string {
 	return serveTCP(t, func(c net.Conn) {
 		defer c.Close()
@@ -27,9 +28,9 @@ func scriptedZope(t *testing.T, answer func(r *http.Request, body string) (raw s
 				return
 			}
 			b, _ := io.ReadAll(r.Body)
-			raw, cl := answer(r, string(b))
-			if r.Header.Get("User-Agent") == "zenpatch-balancer-health" {
-				raw, cl = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false
+			raw, cl := "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false
+			if r.Header.Get("User-Agent") != "zenpatch-balancer-health" {
+				raw, cl = answer(r, string(b))
 			}
 			if _, err := io.WriteString(c, raw); err != nil || cl {
 				return
@@ -191,4 +192,42 @@ func TestProxyBrokenResponse(t *testing.T) {
 	resp, body := readResp(t, br, "GET")
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "ok", body)
+}
+
+// A request with both Content-Length and Transfer-Encoding (the request
+// smuggling shape) is read by its chunked framing and reaches the Zope with
+// one length only; then the connection is closed (RFC 9112 6.3), so what
+// followed it is never read as a request.
+func TestProxyNoSmuggling(t *testing.T) {
+	var seen []string
+	var mu sync.Mutex
+	addr := scriptedZope(t, func(r *http.Request, body string) (string, bool) {
+		mu.Lock()
+		seen = append(seen, fmt.Sprintf("%s %s [%s] te=%v", r.Method, r.URL.Path, body, r.TransferEncoding))
+		mu.Unlock()
+		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false
+	})
+	c, br := rawFront(t, addr)
+	_, err := io.WriteString(c, "POST /a HTTP/1.1\r\nHost: z\r\nContent-Length: 30\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /b HTTP/1.1\r\nHost: z\r\n\r\n")
+	require.NoError(t, err)
+	resp, body := readResp(t, br, "POST")
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "ok", body)
+	assert.True(t, resp.Close, "the connection closes after an ambiguous request")
+	_, err = br.ReadByte()
+	assert.ErrorIs(t, err, io.EOF)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"POST /a [] te=[]"}, seen, "the Zope saw one request, with no body")
+}
+
+func TestProxyConflictingLengthsRefused(t *testing.T) {
+	addr := scriptedZope(t, func(*http.Request, string) (string, bool) {
+		return "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false
+	})
+	c, br := rawFront(t, addr)
+	_, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: z\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcde")
+	require.NoError(t, err)
+	resp, _ := readResp(t, br, "POST")
+	assert.Equal(t, 400, resp.StatusCode)
 }
