@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-
 	"time"
 )
 
