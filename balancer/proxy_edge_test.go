@@ -51,6 +51,13 @@ func rawFront(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 	return c, bufio.NewReader(c)
 }
 
+// exchange writes raw to c and reads the response.
+func exchange(t *testing.T, c net.Conn, br *bufio.Reader, raw, method string) (*http.Response, string) {
+	_, err := io.WriteString(c, raw)
+	require.NoError(t, err)
+	return readResp(t, br, method)
+}
+
 func readResp(t *testing.T, br *bufio.Reader, method string) (*http.Response, string) {
 	resp, err := http.ReadResponse(br, &http.Request{Method: method})
 	require.NoError(t, err)
@@ -87,9 +94,7 @@ func TestProxyBodiesEveryWay(t *testing.T) {
 		{"GET /to-close HTTP/1.1\r\nHost: z\r\n\r\n", "GET", "until the end"},
 		{"GET /after HTTP/1.1\r\nHost: z\r\n\r\n", "GET", "GET "},
 	} {
-		_, err := io.WriteString(c, tc.req)
-		require.NoError(t, err)
-		resp, body := readResp(t, br, tc.method)
+		resp, body := exchange(t, c, br, tc.req, tc.method)
 		assert.Less(t, resp.StatusCode, 300, tc.req)
 		assert.Equal(t, tc.want, body, tc.req)
 		assert.False(t, resp.Close, "the Zope closing its connection does not close the client's: %s", tc.req)
@@ -101,19 +106,15 @@ func TestProxyHeadAndHTTP10(t *testing.T) {
 		return "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n" + map[bool]string{true: "", false: "hello world"}[r.Method == "HEAD"], false
 	})
 	c, br := rawFront(t, addr)
-	_, err := io.WriteString(c, "HEAD / HTTP/1.1\r\nHost: z\r\n\r\n")
-	require.NoError(t, err)
-	resp, body := readResp(t, br, "HEAD")
+	resp, body := exchange(t, c, br, "HEAD / HTTP/1.1\r\nHost: z\r\n\r\n", "HEAD")
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, int64(11), resp.ContentLength, "HEAD keeps the Zope's length")
 	assert.Empty(t, body)
 
-	_, err = io.WriteString(c, "GET / HTTP/1.0\r\n\r\n") // no Host, no keep-alive
-	require.NoError(t, err)
-	resp, body = readResp(t, br, "GET")
+	resp, body = exchange(t, c, br, "GET / HTTP/1.0\r\n\r\n", "GET") // no Host, no keep-alive
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "hello world", body)
-	_, err = br.ReadByte()
+	_, err := br.ReadByte()
 	assert.ErrorIs(t, err, io.EOF, "an HTTP/1.0 client without keep-alive gets its connection closed")
 }
 
@@ -142,9 +143,7 @@ func TestProxyExpectContinue(t *testing.T) {
 	assert.Equal(t, "HTTP/1.1 100 Continue\r\n", line)
 	_, err = br.ReadString('\n')
 	require.NoError(t, err)
-	_, err = io.WriteString(c, "data")
-	require.NoError(t, err)
-	resp, body := readResp(t, br, "PUT")
+	resp, body := exchange(t, c, br, "data", "PUT")
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "data", body)
 }
@@ -164,9 +163,7 @@ func TestProxyRefusesBadRequests(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			c, br := rawFront(t, addr)
-			_, err := io.WriteString(c, tc.req)
-			require.NoError(t, err)
-			resp, _ := readResp(t, br, "GET")
+			resp, _ := exchange(t, c, br, tc.req, "GET")
 			assert.Equal(t, tc.code, resp.StatusCode)
 			assert.True(t, resp.Close, "the connection is closed after a refusal")
 		})
@@ -183,13 +180,9 @@ func TestProxyBrokenResponse(t *testing.T) {
 		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false
 	})
 	c, br := rawFront(t, addr)
-	_, err := io.WriteString(c, "POST /broken HTTP/1.1\r\nHost: z\r\nContent-Length: 0\r\n\r\n")
-	require.NoError(t, err)
-	resp, _ := readResp(t, br, "POST")
+	resp, _ := exchange(t, c, br, "POST /broken HTTP/1.1\r\nHost: z\r\nContent-Length: 0\r\n\r\n", "POST")
 	assert.Equal(t, 502, resp.StatusCode)
-	_, err = io.WriteString(c, "GET / HTTP/1.1\r\nHost: z\r\n\r\n")
-	require.NoError(t, err)
-	resp, body := readResp(t, br, "GET")
+	resp, body := exchange(t, c, br, "GET / HTTP/1.1\r\nHost: z\r\n\r\n", "GET")
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "ok", body)
 }
@@ -208,13 +201,11 @@ func TestProxyNoSmuggling(t *testing.T) {
 		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false
 	})
 	c, br := rawFront(t, addr)
-	_, err := io.WriteString(c, "POST /a HTTP/1.1\r\nHost: z\r\nContent-Length: 30\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /b HTTP/1.1\r\nHost: z\r\n\r\n")
-	require.NoError(t, err)
-	resp, body := readResp(t, br, "POST")
+	resp, body := exchange(t, c, br, "POST /a HTTP/1.1\r\nHost: z\r\nContent-Length: 30\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /b HTTP/1.1\r\nHost: z\r\n\r\n", "POST")
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "ok", body)
 	assert.True(t, resp.Close, "the connection closes after an ambiguous request")
-	_, err = br.ReadByte()
+	_, err := br.ReadByte()
 	assert.ErrorIs(t, err, io.EOF)
 	mu.Lock()
 	defer mu.Unlock()
@@ -226,8 +217,6 @@ func TestProxyConflictingLengthsRefused(t *testing.T) {
 		return "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false
 	})
 	c, br := rawFront(t, addr)
-	_, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: z\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcde")
-	require.NoError(t, err)
-	resp, _ := readResp(t, br, "POST")
+	resp, _ := exchange(t, c, br, "POST / HTTP/1.1\r\nHost: z\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcde", "POST")
 	assert.Equal(t, 400, resp.StatusCode)
 }
