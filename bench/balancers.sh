@@ -4,8 +4,9 @@
 # zenpatch in front of the same stand-in Zopes, same wrk load) twice: with
 # GIL-bound backends and with instant ones (FAST=1, the balancer's own
 # overhead). Prints each table and zenpatch's ratios to the best other front.
-# RUNS=k repeats the pair of runs k times and ends with every run's ratios:
-# on a shared 2-core machine one 8-second run varies by up to ±10 %.
+# RUNS=k repeats the pair of runs k times and ends with every run's ratios
+# and a summary (medians; in how many runs each goal held, and all at once):
+# on a shared 2-core machine one 8-second run varies by ±10 % and more.
 #
 # Needs: apt-get install -y haproxy nginx-light apache2 wrk python3
 # Knobs as the shared script's: N, C, D, WORK, MAXCONN; and RUNS (1).
@@ -30,6 +31,19 @@ ratios() { # table on stdin
     printf "zenpatch throughput / best of HAProxy and nginx (%s): %.2f\n", hb, rps["zenpatch-balancer"]/rps[hb]
     printf "zenpatch p99 %.2f ms vs best other p99 %.2f ms (%s)\n", zms, lo, lof }'
 }
+# median of the numbers on stdin, one a line
+median() { sort -n | awk '{ v[NR]=$1 } END { if (NR) printf "%.3f", (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2 }'; }
+summary() { # gil.ratios fast.ratios
+  gil=$(grep 'best other (' "$1" | awk '{print $NF}')
+  p99ok=$(grep 'p99' "$1" | awk '{ print ($3+0 <= $9+0) ? 1 : 0 }')
+  fast=$(grep 'HAProxy and nginx' "$2" | awk '{print $NF}')
+  n=$(echo "$gil" | wc -l)
+  echo "== summary of $n runs"
+  echo "  GIL-bound: throughput / best other: median $(echo "$gil" | median), at or above 1 in $(echo "$gil" | awk '$1 >= 1' | wc -l) of $n"
+  echo "  GIL-bound: p99 at or below the best other's in $(echo "$p99ok" | grep -c 1) of $n"
+  echo "  FAST=1: throughput / best of HAProxy and nginx: median $(echo "$fast" | median), at or above 0.8 in $(echo "$fast" | awk '$1 >= 0.8' | wc -l) of $n"
+  echo "  every criterion in the same run: $(paste <(echo "$gil") <(echo "$p99ok") <(echo "$fast") | awk '$1 >= 1 && $2 == 1 && $3 >= 0.8' | wc -l) of $n"
+}
 RUNS=${RUNS:-1}
 for r in $(seq 1 "$RUNS"); do
   [ "$RUNS" = 1 ] || echo "#### run $r of $RUNS"
@@ -47,4 +61,5 @@ if [ "$RUNS" != 1 ]; then
   grep -E 'best other \(|p99' "$TMP/gil.ratios" | sed 's/^/  /'
   echo "== every run: FAST=1 (throughput / best of HAProxy and nginx)"
   grep 'HAProxy and nginx' "$TMP/fast.ratios" | sed 's/^/  /'
+  summary "$TMP/gil.ratios" "$TMP/fast.ratios"
 fi
