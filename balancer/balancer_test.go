@@ -70,14 +70,20 @@ func (z *zope) addr() string { return z.srv.Listener.Addr().String() }
 type front struct{ URL string }
 
 func startFront(t *testing.T, lb *Balancer) *front {
+	return &front{URL: "http://" + runServer(t, lb, 0)}
+}
+
+// runServer runs a Server for lb on loopback until the test ends (0: the
+// default header deadline) and returns its address.
+func runServer(t *testing.T, lb *Balancer, headerTimeout time.Duration) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	srv := &Server{LB: lb, Public: l}
+	srv := &Server{LB: lb, Public: l, ReadHeaderTimeout: headerTimeout}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
 	t.Cleanup(func() { cancel(); assert.NoError(t, <-done) })
-	return &front{URL: "http://" + l.Addr().String()}
+	return l.Addr().String()
 }
 
 func newLB(t *testing.T, cfg Config, zs ...*zope) (*Balancer, *front) {
@@ -376,23 +382,17 @@ func TestAdminAPI(t *testing.T) {
 
 // dialServer runs a Server (as `zenpatch balance` does, with the given
 // header deadline) over one backend, and connects to it.
-func dialServer(t *testing.T, cfg Config, z *zope, headerTimeout time.Duration) net.Conn {
-	lb, err := New(cfg, []BackendSpec{{Addr: z.addr()}})
+func dialServer(t *testing.T, cfg Config, addr string, headerTimeout time.Duration) net.Conn {
+	lb, err := New(cfg, []BackendSpec{{Addr: addr}})
 	require.NoError(t, err)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	s := &Server{LB: lb, Public: l, ReadHeaderTimeout: headerTimeout}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go s.Run(ctx)
-	c, err := net.Dial("tcp", l.Addr().String())
+	c, err := net.Dial("tcp", runServer(t, lb, headerTimeout))
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	return c
 }
 
 func TestSlowlorisIsCut(t *testing.T) {
-	c := dialServer(t, Config{SlowStart: -1}, newZope(t, false), 300*time.Millisecond)
+	c := dialServer(t, Config{SlowStart: -1}, newZope(t, false).addr(), 300*time.Millisecond)
 	_, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n")) // and never finishes the headers
 	require.NoError(t, err)
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -452,15 +452,10 @@ func serveTCP(t *testing.T, handle func(net.Conn)) string {
 
 func TestHopByHopHeadersAnyCase(t *testing.T) {
 	addr, last := rawZope(t, "keep-alive: timeout=5\r\nconnection: X-Hop\r\nx-hop: secret\r\nupgrade: foo\r\nproxy-authenticate: Basic\r\nx-keep: yes\r\n")
-	lb, err := New(Config{SlowStart: -1, HealthInterval: time.Hour}, []BackendSpec{{Addr: addr}})
+	c, br := rawFront(t, addr)
+	_, err := io.WriteString(c, "GET /zport/dmd HTTP/1.1\r\nHost: zenoss\r\nconnection: x-secret, keep-alive\r\nx-secret: 1\r\nkeep-alive: 300\r\nte: trailers\r\nproxy-authorization: Basic Zm9v\r\nproxy-connection: keep-alive\r\nx-mine: kept\r\n\r\n")
 	require.NoError(t, err)
-	front := startFront(t, lb)
-	c, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
-	require.NoError(t, err)
-	defer c.Close()
-	_, err = io.WriteString(c, "GET /zport/dmd HTTP/1.1\r\nHost: zenoss\r\nconnection: x-secret, keep-alive\r\nx-secret: 1\r\nkeep-alive: 300\r\nte: trailers\r\nproxy-authorization: Basic Zm9v\r\nproxy-connection: keep-alive\r\nx-mine: kept\r\n\r\n")
-	require.NoError(t, err)
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	resp, err := http.ReadResponse(br, nil)
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, 200, resp.StatusCode)
@@ -504,7 +499,7 @@ func TestAppendIP(t *testing.T) {
 // Zope that answers slowly, both outlast it.
 func TestHeaderDeadlineOnlyCoversHeaders(t *testing.T) {
 	a := newZope(t, true) // answers when the test says so
-	c := dialServer(t, Config{SlowStart: -1, HealthInterval: time.Hour}, a, 200*time.Millisecond)
+	c := dialServer(t, Config{SlowStart: -1, HealthInterval: time.Hour}, a.addr(), 200*time.Millisecond)
 	br := bufio.NewReader(c)
 
 	// a body that trickles in over 3 header deadlines

@@ -65,10 +65,10 @@ func (lb *Balancer) newClient(addr string) *fasthttp.HostClient {
 		MaxResponseBodySize:      MaxBody,
 		ReadBufferSize:           MaxHeaderBytes,
 		NoDefaultUserAgentHeader: true,
-		// Response header names are normalized ("keep-alive" becomes
-		// "Keep-Alive"), so that stripResponseHopByHop finds them in any
-		// case.
-		DisablePathNormalizing: true,
+		DisablePathNormalizing:   true,
+		// DisableHeaderNamesNormalizing stays off: response header names
+		// are normalized ("keep-alive" becomes "Keep-Alive"), so that
+		// stripResponseHopByHop finds them in any case.
 	}
 }
 

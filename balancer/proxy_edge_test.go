@@ -39,14 +39,9 @@ func scriptedZope(t *testing.T, answer func(r *http.Request, body string) (raw s
 	})
 }
 
-// rawFront starts a balancer over addr and returns a raw connection to it.
+// rawFront runs a balancer over addr and returns a raw connection to it.
 func rawFront(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
-	lb, err := New(Config{SlowStart: -1, HealthInterval: time.Hour}, []BackendSpec{{Addr: addr}})
-	require.NoError(t, err)
-	f := startFront(t, lb)
-	c, err := net.Dial("tcp", strings.TrimPrefix(f.URL, "http://"))
-	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
+	c := dialServer(t, Config{SlowStart: -1, HealthInterval: time.Hour}, addr, 0)
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	return c, bufio.NewReader(c)
 }
