@@ -11,6 +11,12 @@ import "embed"
 //go:embed index.json *.patch
 var embedded embed.FS
 
+// vendorFS holds vendor/<release>/…: each supported release's files as
+// shipped (bin/zopectl, etc/zope.conf, Products/ZenModel/ZVersion.py).
+//
+//go:embed vendor
+var vendorFS embed.FS
+
 // Embedded returns the patch set built into zenpatch.
 func Embedded() *Set {
 	s, err := load(embedded, "embedded patches")

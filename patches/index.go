@@ -12,7 +12,7 @@ import (
 	version "github.com/hashicorp/go-version"
 
 	"github.com/zenpatch/zenpatch/apply"
-	"github.com/zenpatch/zenpatch/txn"
+	"github.com/zenpatch/zenpatch/internal/txn"
 )
 
 // Entry is one patch of the index.

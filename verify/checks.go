@@ -15,17 +15,16 @@ import (
 	version "github.com/hashicorp/go-version"
 
 	"github.com/zenpatch/zenpatch/apply"
+	"github.com/zenpatch/zenpatch/internal/install"
+	"github.com/zenpatch/zenpatch/internal/zope"
 	"github.com/zenpatch/zenpatch/patches"
-	"github.com/zenpatch/zenpatch/sandbox"
-	"github.com/zenpatch/zenpatch/zenoss"
-	"github.com/zenpatch/zenpatch/zope"
 )
 
 // PatchSet checks every patch of set against every fixture whose version
 // it claims: it applies cleanly, the result passes 'sh -n', it is then
 // seen as applied, and reversing it gives the vendor bytes back. A patch
 // that claims no fixture is reported as drift (it was never checked).
-func PatchSet(r *Report, set *patches.Set, fixtures []sandbox.Fixture) {
+func PatchSet(r *Report, set *patches.Set, fixtures []patches.Fixture) {
 	for _, e := range set.Entries {
 		start := time.Now()
 		p, err := e.Patch()
@@ -35,7 +34,7 @@ func PatchSet(r *Report, set *patches.Set, fixtures []sandbox.Fixture) {
 		}
 		claimed := 0
 		for _, fx := range fixtures {
-			v, ok := zenoss.ParseZVersion(fx.Files[zenoss.VersionPath])
+			v, ok := install.ParseZVersion(fx.Files[install.VersionPath])
 			if !ok {
 				continue
 			}
@@ -54,7 +53,7 @@ func PatchSet(r *Report, set *patches.Set, fixtures []sandbox.Fixture) {
 	}
 }
 
-func checkOne(p *apply.Patch, fx sandbox.Fixture) (Status, string) {
+func checkOne(p *apply.Patch, fx patches.Fixture) (Status, string) {
 	var notes []string
 	for _, f := range p.Files {
 		orig, ok := fx.Files[f.Path]
@@ -106,21 +105,21 @@ func shSyntax(script []byte) error {
 
 // FixturesDir reads every subdirectory of dir that holds a bin/zopectl as
 // a fixture (vendor files, as shipped).
-func FixturesDir(dir string) ([]sandbox.Fixture, error) {
+func FixturesDir(dir string) ([]patches.Fixture, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	var out []sandbox.Fixture
+	var out []patches.Fixture
 	for _, e := range entries {
 		if !e.IsDir() {
 			continue
 		}
 		sub := filepath.Join(dir, e.Name())
-		if _, err := os.Stat(filepath.Join(sub, zenoss.ZopectlPath)); err != nil {
+		if _, err := os.Stat(filepath.Join(sub, install.ZopectlPath)); err != nil {
 			continue
 		}
-		f, err := sandbox.ReadFixture(e.Name(), os.DirFS(sub))
+		f, err := patches.ReadFixture(e.Name(), os.DirFS(sub))
 		if err != nil {
 			return nil, err
 		}
@@ -137,7 +136,7 @@ type HookState struct {
 
 // Install checks an install: the patch is current for its version, ZOPES
 // is as wanted, instance configs match zope.conf, the hook is installed.
-func Install(r *Report, inst *zenoss.Install, opt zenoss.Options, hook HookState) {
+func Install(r *Report, inst *install.Install, opt install.Options, hook HookState) {
 	t0 := time.Now()
 	in, err := inst.Inspect(opt)
 	if err != nil {
@@ -145,11 +144,11 @@ func Install(r *Report, inst *zenoss.Install, opt zenoss.Options, hook HookState
 		return
 	}
 	switch in.State {
-	case zenoss.StateApplied:
+	case install.StateApplied:
 		r.Add("install", "patch", OK, fmt.Sprintf("%s applied (Zenoss %s from %s)", in.AppliedID, in.Version.Version, in.Version.Source), time.Since(t0))
-	case zenoss.StateAbsent:
+	case install.StateAbsent:
 		r.Add("install", "patch", Drift, fmt.Sprintf("%s is not applied: run 'zenpatch apply'", in.Selection.Entry.ID), time.Since(t0))
-	case zenoss.StateStale:
+	case install.StateStale:
 		r.Add("install", "patch", Drift, fmt.Sprintf("%s is applied; %s replaces it: run 'zenpatch apply'", in.AppliedID, in.Selection.Entry.ID), time.Since(t0))
 	default:
 		r.Add("install", "patch", Conflict, fmt.Sprintf("%s: %v", in.State, in.Problem), time.Since(t0))
@@ -169,7 +168,7 @@ func Install(r *Report, inst *zenoss.Install, opt zenoss.Options, hook HookState
 	} else {
 		var stale []string
 		for _, n := range ctl.Known() {
-			in, want := zenoss.DeriveInstance(ctl.Conf, n, ctl.Settings.BasePort)
+			in, want := install.DeriveInstance(ctl.Conf, n, ctl.Settings.BasePort)
 			have, err := inst.ReadFile(in.ConfigPath)
 			if err != nil {
 				continue // not started yet: derived at its first start
@@ -193,7 +192,7 @@ func Install(r *Report, inst *zenoss.Install, opt zenoss.Options, hook HookState
 
 // Live checks that every instance answers HTTP, that the balancer
 // answers, and that each instance is reached through the balancer.
-func Live(ctx context.Context, r *Report, inst *zenoss.Install) {
+func Live(ctx context.Context, r *Report, inst *install.Install) {
 	t0 := time.Now()
 	ctl, err := zope.New(inst, nil)
 	if err != nil {

@@ -7,13 +7,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/zenpatch/zenpatch/internal/install"
 	"github.com/zenpatch/zenpatch/patches"
-	"github.com/zenpatch/zenpatch/sandbox"
-	"github.com/zenpatch/zenpatch/zenoss"
 )
 
 func TestPatchSetEmbedded(t *testing.T) {
-	fx, err := sandbox.Fixtures()
+	fx, err := patches.Fixtures()
 	require.NoError(t, err)
 	var r Report
 	PatchSet(&r, patches.Embedded(), fx)
@@ -25,14 +24,14 @@ func TestPatchSetEmbedded(t *testing.T) {
 }
 
 func TestPatchSetMismatch(t *testing.T) {
-	fx, err := sandbox.Fixtures()
+	fx, err := patches.Fixtures()
 	require.NoError(t, err)
 	set := patches.Embedded()
 	// Feed the 4.x patch a 3.x vendor zopectl under a 4.x version: it must
 	// not fit, and that is a conflict.
-	var z3, z4 sandbox.Fixture
+	var z3, z4 patches.Fixture
 	for _, f := range fx {
-		v, _ := zenoss.ParseZVersion(f.Files[zenoss.VersionPath])
+		v, _ := install.ParseZVersion(f.Files[install.VersionPath])
 		switch v.Version {
 		case "3.2.1":
 			z3 = f
@@ -42,13 +41,13 @@ func TestPatchSetMismatch(t *testing.T) {
 	}
 	require.NotNil(t, z3.Files)
 	require.NotNil(t, z4.Files)
-	mixed := sandbox.Fixture{Name: "mixed", Files: map[string][]byte{}}
+	mixed := patches.Fixture{Name: "mixed", Files: map[string][]byte{}}
 	for k, v := range z4.Files {
 		mixed.Files[k] = v
 	}
-	mixed.Files[zenoss.ZopectlPath] = z3.Files[zenoss.ZopectlPath]
+	mixed.Files[install.ZopectlPath] = z3.Files[install.ZopectlPath]
 	var r Report
-	PatchSet(&r, set, []sandbox.Fixture{mixed})
+	PatchSet(&r, set, []patches.Fixture{mixed})
 	// Every 4.x patch edition is checked against it and conflicts; the 2.x/3.x
 	// patch claims no fixture here (drift).
 	checked := 0

@@ -12,10 +12,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/zenpatch/zenpatch/balancer"
-	"github.com/zenpatch/zenpatch/txn"
-	"github.com/zenpatch/zenpatch/zenoss"
-	"github.com/zenpatch/zenpatch/zope"
+	"github.com/zenpatch/zenpatch/internal/balancer"
+	"github.com/zenpatch/zenpatch/internal/install"
+	"github.com/zenpatch/zenpatch/internal/txn"
+	"github.com/zenpatch/zenpatch/internal/zope"
 )
 
 func cmdBalance(e *env, args []string) error {
@@ -102,7 +102,7 @@ Examples:
 		return explain(err)
 	}
 	if !ctl.Multi() {
-		return withCode(exitError, fmt.Errorf("ZOPES=%d in %s: one Zope serves %s itself, nothing to balance", ctl.Zopes, zenoss.ZopectlPath, ctl.Conf.HTTPAddress()), "raise ZOPES with 'zenpatch apply --zopes N', or run standalone with --listen and --backends")
+		return withCode(exitError, fmt.Errorf("ZOPES=%d in %s: one Zope serves %s itself, nothing to balance", ctl.Zopes, install.ZopectlPath, ctl.Conf.HTTPAddress()), "raise ZOPES with 'zenpatch apply --zopes N', or run standalone with --listen and --backends")
 	}
 	bs := ctl.Settings.Balancer
 	if slowStart == 0 {
@@ -166,7 +166,7 @@ Examples:
 	return (&balancer.Server{LB: lb, Public: l, Admin: adm}).Run(ctx)
 }
 
-func reloadBackends(inst *zenoss.Install, lb *balancer.Balancer) error {
+func reloadBackends(inst *install.Install, lb *balancer.Balancer) error {
 	ctl, err := zope.New(inst, nil)
 	if err != nil {
 		return err

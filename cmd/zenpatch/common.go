@@ -12,11 +12,11 @@ import (
 	"golang.org/x/term"
 
 	"github.com/zenpatch/zenpatch/apply"
+	"github.com/zenpatch/zenpatch/internal/install"
+	"github.com/zenpatch/zenpatch/internal/sizing"
+	"github.com/zenpatch/zenpatch/internal/txn"
+	"github.com/zenpatch/zenpatch/internal/zconfig"
 	"github.com/zenpatch/zenpatch/patches"
-	"github.com/zenpatch/zenpatch/sizing"
-	"github.com/zenpatch/zenpatch/txn"
-	"github.com/zenpatch/zenpatch/zconfig"
-	"github.com/zenpatch/zenpatch/zenoss"
 )
 
 // common are the flags every install command shares.
@@ -69,11 +69,11 @@ func parse(fs *pflag.FlagSet, args []string) error {
 
 var errHelp = quietCode(0)
 
-func (c *common) open(e *env) (*zenoss.Install, error) {
-	home := zenoss.Home(c.zenhome, e.getenv)
-	inst, err := zenoss.Open(home)
+func (c *common) open(e *env) (*install.Install, error) {
+	home := install.Home(c.zenhome, e.getenv)
+	inst, err := install.Open(home)
 	if err != nil {
-		var ni *zenoss.NotInstallError
+		var ni *install.NotInstallError
 		if errors.As(err, &ni) {
 			return nil, withCode(exitError, err, "point zenpatch at the Zenoss install with --zenhome DIR or ZENHOME=DIR (it holds bin/zopectl and etc/zope.conf)")
 		}
@@ -83,7 +83,7 @@ func (c *common) open(e *env) (*zenoss.Install, error) {
 }
 
 // openWith reads the options and opens the install; the caller closes it.
-func (c *common) openWith(e *env) (*zenoss.Install, zenoss.Options, error) {
+func (c *common) openWith(e *env) (*install.Install, install.Options, error) {
 	opt, err := c.options(e)
 	if err != nil {
 		return nil, opt, err
@@ -111,12 +111,12 @@ func (c *common) patchSet() (*patches.Set, error) {
 	return s, nil
 }
 
-func (c *common) options(e *env) (zenoss.Options, error) {
+func (c *common) options(e *env) (install.Options, error) {
 	set, err := c.patchSet()
 	if err != nil {
-		return zenoss.Options{}, err
+		return install.Options{}, err
 	}
-	opt := zenoss.Options{Patches: set, Version: zenoss.VersionOptions{Override: c.versionOverride, RPM: zenoss.HostRPM()}}
+	opt := install.Options{Patches: set, Version: install.VersionOptions{Override: c.versionOverride, RPM: install.HostRPM()}}
 	if e.getenv("ZENPATCH_NO_RPM") != "" {
 		opt.Version.RPM = nil
 	}
@@ -217,4 +217,4 @@ func explain(err error) error {
 	return err
 }
 
-const rejectPath = zenoss.StateDir + "/reject/zopectl.rej"
+const rejectPath = install.StateDir + "/reject/zopectl.rej"

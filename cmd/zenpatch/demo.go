@@ -12,10 +12,10 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/zenpatch/zenpatch/loadtest"
-	"github.com/zenpatch/zenpatch/ports"
-	"github.com/zenpatch/zenpatch/sandbox"
-	"github.com/zenpatch/zenpatch/sizing"
+	"github.com/zenpatch/zenpatch/internal/loadtest"
+
+	"github.com/zenpatch/zenpatch/internal/sandbox"
+	"github.com/zenpatch/zenpatch/internal/sizing"
 )
 
 func cmdDemo(e *env, args []string) error {
@@ -67,11 +67,11 @@ Examples:
 	home := filepath.Join(dir, "zenoss")
 	// Ports below the kernel's ephemeral range: outgoing connections
 	// cannot take an instance's port while it restarts.
-	port, err := ports.FreeBlock(1)
+	port, err := sandbox.FreeBlock(1)
 	if err != nil {
 		return err
 	}
-	base, err := ports.FreeBlock(zopes + 1)
+	base, err := sandbox.FreeBlock(zopes + 1)
 	if err != nil {
 		return err
 	}

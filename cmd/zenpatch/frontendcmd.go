@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/zenpatch/zenpatch/frontend"
-	"github.com/zenpatch/zenpatch/zope"
+	"github.com/zenpatch/zenpatch/internal/frontend"
+	"github.com/zenpatch/zenpatch/internal/zope"
 )
 
 func cmdFrontend(e *env, args []string) error {

@@ -11,9 +11,9 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/zenpatch/zenpatch/hook"
-	"github.com/zenpatch/zenpatch/txn"
-	"github.com/zenpatch/zenpatch/zenoss"
+	"github.com/zenpatch/zenpatch/internal/hook"
+	"github.com/zenpatch/zenpatch/internal/install"
+	"github.com/zenpatch/zenpatch/internal/txn"
 )
 
 // hookRecord is var/zenpatch/hook.json: where the hook was installed.
@@ -23,7 +23,7 @@ type hookRecord struct {
 	Rule  string   `json:"command"`
 }
 
-const hookRecordPath = zenoss.StateDir + "/hook.json"
+const hookRecordPath = install.StateDir + "/hook.json"
 
 func cmdHook(e *env, args []string) error {
 	var c common
@@ -123,7 +123,7 @@ func owner(dir string) string {
 
 // readHookRecord returns the hook record and whether its files are in
 // place (checked under the recorded root; nil when not installed).
-func readHookRecord(inst *zenoss.Install) (*hookRecord, bool, error) {
+func readHookRecord(inst *install.Install) (*hookRecord, bool, error) {
 	data, err := inst.ReadFile(hookRecordPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil

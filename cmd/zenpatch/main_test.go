@@ -23,10 +23,11 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/zenpatch/zenpatch/balancer"
-	"github.com/zenpatch/zenpatch/loadtest"
-	"github.com/zenpatch/zenpatch/ports"
-	"github.com/zenpatch/zenpatch/sandbox"
+	"github.com/zenpatch/zenpatch/internal/balancer"
+	"github.com/zenpatch/zenpatch/internal/fixture"
+	"github.com/zenpatch/zenpatch/internal/loadtest"
+
+	"github.com/zenpatch/zenpatch/internal/sandbox"
 )
 
 func TestMain(m *testing.M) {
@@ -54,7 +55,6 @@ func TestScripts(t *testing.T) {
 			// The directory testscript put zenpatch in, for scripts that
 			// need a PATH without python3.
 			e.Setenv("ZPBIN", strings.Split(e.Getenv("PATH"), string(os.PathListSeparator))[0])
-			e.Setenv("FIXTURES", filepath.Join(root, "testdata", "installs"))
 			e.Setenv("ZENPATCH_NO_RPM", "1")
 			e.Setenv("NO_COLOR", "")
 			return nil
@@ -80,12 +80,13 @@ func TestScripts(t *testing.T) {
 	})
 }
 
-// fixture NAME DIR: copy testdata/installs/NAME to DIR, keeping modes.
+// fixture NAME DIR: copy the fixture NAME (patches/vendor or
+// testdata/installs) to DIR, keeping modes.
 func cmdFixture(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 2 {
 		ts.Fatalf("usage: fixture NAME DIR")
 	}
-	src := filepath.Join(ts.Getenv("FIXTURES"), args[0])
+	src := fixture.Dir(args[0])
 	ts.Check(copyTree(src, ts.MkAbs(args[1])))
 }
 
@@ -191,7 +192,7 @@ func cmdShSyntax(ts *testscript.TestScript, neg bool, args []string) {
 func cmdRoundtrip(ts *testscript.TestScript, neg bool, args []string) {
 	name := args[0]
 	dir := ts.MkAbs("rt-" + name)
-	ts.Check(copyTree(filepath.Join(ts.Getenv("FIXTURES"), name), dir))
+	ts.Check(copyTree(fixture.Dir(name), dir))
 	orig, err := os.ReadFile(filepath.Join(dir, "bin/zopectl"))
 	ts.Check(err)
 	run := func(want int, a ...string) {
@@ -226,7 +227,7 @@ func cmdRoundtrip(ts *testscript.TestScript, neg bool, args []string) {
 func cmdCrashtest(ts *testscript.TestScript, neg bool, args []string) {
 	name := args[0]
 	ref := ts.MkAbs("crash-ref")
-	ts.Check(copyTree(filepath.Join(ts.Getenv("FIXTURES"), name), ref))
+	ts.Check(copyTree(fixture.Dir(name), ref))
 	origZopectl, err := os.ReadFile(filepath.Join(ref, "bin/zopectl"))
 	ts.Check(err)
 	ts.Check(ts.Exec("zenpatch", "apply", "--zopes", "3", "--zenhome", ref))
@@ -235,7 +236,7 @@ func cmdCrashtest(ts *testscript.TestScript, neg bool, args []string) {
 	kills := 0
 	for n := 1; n < 50; n++ {
 		dir := ts.MkAbs(fmt.Sprintf("crash-%d", n))
-		ts.Check(copyTree(filepath.Join(ts.Getenv("FIXTURES"), name), dir))
+		ts.Check(copyTree(fixture.Dir(name), dir))
 		ts.Setenv("ZENPATCH_TEST_CRASH_AT", strconv.Itoa(n))
 		err := ts.Exec("zenpatch", "apply", "--zopes", "3", "--zenhome", dir)
 		ts.Setenv("ZENPATCH_TEST_CRASH_AT", "")
@@ -285,7 +286,7 @@ func stripVolatile(digest string) string {
 
 // testPorts finds n consecutive free ports below the ephemeral range.
 func testPorts(ts *testscript.TestScript, n int) int {
-	p, err := ports.FreeBlock(n)
+	p, err := sandbox.FreeBlock(n)
 	ts.Check(err)
 	return p
 }
@@ -448,7 +449,7 @@ func cmdLbstate(ts *testscript.TestScript, neg bool, args []string) {
 func cmdUpgradeFixture(ts *testscript.TestScript, neg bool, args []string) {
 	name := args[0]
 	dir := ts.MkAbs("up-" + name)
-	ts.Check(copyTree(filepath.Join(ts.Getenv("FIXTURES"), name), dir))
+	ts.Check(copyTree(fixture.Dir(name), dir))
 	vendor, err := os.ReadFile(filepath.Join(dir, "bin/zopectl"))
 	ts.Check(err)
 	run := func(want int, a ...string) {

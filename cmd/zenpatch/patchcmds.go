@@ -8,13 +8,13 @@ import (
 	"strconv"
 
 	"github.com/zenpatch/zenpatch/apply"
+	"github.com/zenpatch/zenpatch/internal/install"
+	"github.com/zenpatch/zenpatch/internal/txn"
 	"github.com/zenpatch/zenpatch/patches"
-	"github.com/zenpatch/zenpatch/txn"
-	"github.com/zenpatch/zenpatch/zenoss"
 )
 
 // inspect opens the install and inspects it (read only).
-func inspect(e *env, c *common) (*zenoss.Install, *zenoss.Inspection, error) {
+func inspect(e *env, c *common) (*install.Install, *install.Inspection, error) {
 	inst, opt, err := c.openWith(e)
 	if err != nil {
 		return nil, nil, err
@@ -28,32 +28,32 @@ func inspect(e *env, c *common) (*zenoss.Install, *zenoss.Inspection, error) {
 }
 
 // problem turns a conflict or unsupported version into an exit-3 error.
-func problem(in *zenoss.Inspection) error {
+func problem(in *install.Inspection) error {
 	switch in.State {
-	case zenoss.StateUnsupported:
+	case install.StateUnsupported:
 		hint := "zenpatch knows Zenoss 2.x-4.x; if the version was misread, give it with --version-override"
-		if errors.Is(in.Problem, zenoss.ErrNoVersion) {
-			hint = "tell zenpatch the version with --version-override X.Y.Z (or check " + zenoss.VersionPath + ")"
+		if errors.Is(in.Problem, install.ErrNoVersion) {
+			hint = "tell zenpatch the version with --version-override X.Y.Z (or check " + install.VersionPath + ")"
 		} else if errors.Is(in.Problem, patches.ErrUnsupported) && in.Version.Source != "" {
 			hint += "\n(the version came from " + in.Version.Source + ")"
 		}
 		return withCode(exitConflict, in.Problem, hint)
-	case zenoss.StateConflict:
+	case install.StateConflict:
 		return explain(in.Problem)
 	}
 	return nil
 }
 
 // printPlaces says where each hunk went, on w.
-func printPlaces(w io.Writer, in *zenoss.Inspection) {
+func printPlaces(w io.Writer, in *install.Inspection) {
 	if !in.Selection.Exact && in.Selection.Note != "" {
 		fmt.Fprintf(w, "zenpatch: note: %s\n", in.Selection.Note)
 	}
-	if in.State == zenoss.StateStale {
+	if in.State == install.StateStale {
 		fmt.Fprintf(w, "zenpatch: note: %s is applied; it is replaced by %s\n", in.AppliedID, in.Selection.Entry.ID)
 	}
 	for _, p := range in.Places {
-		fmt.Fprintf(w, "zenpatch: %s: %s %s\n", zenoss.ZopectlPath, in.Selection.Entry.ID, p)
+		fmt.Fprintf(w, "zenpatch: %s: %s %s\n", install.ZopectlPath, in.Selection.Entry.ID, p)
 	}
 }
 
@@ -142,7 +142,7 @@ Examples:
 	if err != nil {
 		return explain(err)
 	}
-	if in.State == zenoss.StateConflict && reject {
+	if in.State == install.StateConflict && reject {
 		if err := saveReject(inst, in); err != nil {
 			return err
 		}
@@ -171,20 +171,20 @@ Examples:
 		return nil
 	}
 	printPlaces(e.stderr, in)
-	if err := inst.Commit(in, zenoss.CommitOptions{AfterStep: crashHook(e)}); err != nil {
+	if err := inst.Commit(in, install.CommitOptions{AfterStep: crashHook(e)}); err != nil {
 		return explain(err)
 	}
 	switch in.State {
-	case zenoss.StateAbsent, zenoss.StateStale:
-		fmt.Fprintf(e.stdout, "patched %s with %s; ZOPES=%d (%s)\n", zenoss.ZopectlPath, in.Selection.Entry.ID, in.ZopesWant, in.ZopesWhy)
+	case install.StateAbsent, install.StateStale:
+		fmt.Fprintf(e.stdout, "patched %s with %s; ZOPES=%d (%s)\n", install.ZopectlPath, in.Selection.Entry.ID, in.ZopesWant, in.ZopesWhy)
 	default:
 		fmt.Fprintf(e.stdout, "ZOPES %d → %d (%s)\n", in.ZopesNow, in.ZopesWant, in.ZopesWhy)
 	}
-	fmt.Fprintf(e.stdout, "vendor copy kept in %s; restart Zope to use it: %s/bin/zopectl restart\n", zenoss.BackupDir, inst.Home)
+	fmt.Fprintf(e.stdout, "vendor copy kept in %s; restart Zope to use it: %s/bin/zopectl restart\n", install.BackupDir, inst.Home)
 	return nil
 }
 
-func saveReject(inst *zenoss.Install, in *zenoss.Inspection) error {
+func saveReject(inst *install.Install, in *install.Inspection) error {
 	data, err := in.Selection.Entry.Text()
 	if err != nil {
 		return err
@@ -254,10 +254,10 @@ Example:
 		e.stdout.Write(d)
 		return quietCode(exitPending)
 	}
-	if err := inst.CommitRevert(r, zenoss.CommitOptions{AfterStep: crashHook(e)}); err != nil {
+	if err := inst.CommitRevert(r, install.CommitOptions{AfterStep: crashHook(e)}); err != nil {
 		return explain(err)
 	}
-	fmt.Fprintf(e.stdout, "reverted %s: removed %s (%s)\n", zenoss.ZopectlPath, r.Patch, r.How)
+	fmt.Fprintf(e.stdout, "reverted %s: removed %s (%s)\n", install.ZopectlPath, r.Patch, r.How)
 	return nil
 }
 

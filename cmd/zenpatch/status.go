@@ -6,29 +6,29 @@ import (
 	"io"
 	"strings"
 
-	"github.com/zenpatch/zenpatch/sizing"
-	"github.com/zenpatch/zenpatch/zenoss"
+	"github.com/zenpatch/zenpatch/internal/install"
+	"github.com/zenpatch/zenpatch/internal/sizing"
 )
 
 // statusJSON is the stable --json form of status (documented in README).
 type statusJSON struct {
-	Zenhome  string          `json:"zenhome"`
-	Version  *zenoss.Version `json:"zenoss"`
-	Patch    patchJSON       `json:"patch"`
-	Zopes    zopesJSON       `json:"zopes"`
-	ZopeConf *confJSON       `json:"zope_conf,omitempty"`
-	Hook     hookJSON        `json:"hook"`
-	Problems []string        `json:"problems"`
+	Zenhome  string           `json:"zenhome"`
+	Version  *install.Version `json:"zenoss"`
+	Patch    patchJSON        `json:"patch"`
+	Zopes    zopesJSON        `json:"zopes"`
+	ZopeConf *confJSON        `json:"zope_conf,omitempty"`
+	Hook     hookJSON         `json:"hook"`
+	Problems []string         `json:"problems"`
 }
 
 type patchJSON struct {
-	State     string        `json:"state"` // absent, applied, stale, conflict, unsupported
-	Selected  string        `json:"selected,omitempty"`
-	Exact     bool          `json:"exact_version_match"`
-	Note      string        `json:"note,omitempty"`
-	Applied   string        `json:"applied,omitempty"`
-	Pending   bool          `json:"changes_pending"`
-	StateFile *zenoss.State `json:"state_file,omitempty"`
+	State     string         `json:"state"` // absent, applied, stale, conflict, unsupported
+	Selected  string         `json:"selected,omitempty"`
+	Exact     bool           `json:"exact_version_match"`
+	Note      string         `json:"note,omitempty"`
+	Applied   string         `json:"applied,omitempty"`
+	Pending   bool           `json:"changes_pending"`
+	StateFile *install.State `json:"state_file,omitempty"`
 }
 
 type hookJSON struct {
@@ -127,15 +127,15 @@ func printStatus(w io.Writer, st *statusJSON) {
 	}
 	p := st.Patch
 	switch p.State {
-	case zenoss.StateAbsent:
+	case install.StateAbsent:
 		row("patch", "absent: %s fits; 'zenpatch apply' adds it", p.Selected)
-	case zenoss.StateApplied:
+	case install.StateApplied:
 		row("patch", "applied: %s", p.Applied)
-	case zenoss.StateStale:
+	case install.StateStale:
 		row("patch", "stale: %s is applied; 'zenpatch apply' replaces it with %s", p.Applied, p.Selected)
-	case zenoss.StateConflict:
+	case install.StateConflict:
 		row("patch", "conflict: %s does not fit bin/zopectl (nothing will be changed)", p.Selected)
-	case zenoss.StateUnsupported:
+	case install.StateUnsupported:
 		row("patch", "unsupported")
 	}
 	if p.Note != "" && !p.Exact {

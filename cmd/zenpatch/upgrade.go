@@ -6,8 +6,8 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/zenpatch/zenpatch/zenoss"
-	"github.com/zenpatch/zenpatch/zope"
+	"github.com/zenpatch/zenpatch/internal/install"
+	"github.com/zenpatch/zenpatch/internal/zope"
 )
 
 func cmdUpgrade(e *env, args []string) error {
@@ -66,7 +66,7 @@ Examples:
 	}
 	changed := !in.Plan.Empty()
 	if changed {
-		if err := inst.Commit(in, zenoss.CommitOptions{AfterStep: crashHook(e)}); err != nil {
+		if err := inst.Commit(in, install.CommitOptions{AfterStep: crashHook(e)}); err != nil {
 			lock.Unlock()
 			log.Error("apply", "err", err)
 			return explain(err)
@@ -121,9 +121,9 @@ Examples:
 
 // openLog opens log/zenpatch.log for appending (inside ZENHOME); on
 // failure, logs go nowhere rather than stopping the upgrade.
-func openLog(inst *zenoss.Install) (io.Writer, func()) {
+func openLog(inst *install.Install) (io.Writer, func()) {
 	_ = inst.Root.MkdirAll("log", 0o755)
-	f, err := inst.Root.OpenFile(zenoss.LogPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := inst.Root.OpenFile(install.LogPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return io.Discard, func() {}
 	}
@@ -160,7 +160,7 @@ func allUp(e *env, ctl *zope.Controller) bool {
 // vendorFallback keeps Zope serving the vendor's way when the patch cannot
 // be applied: zenpatch's balancer and instances stop, the vendor zopectl
 // starts its single Zope on the HTTP port.
-func vendorFallback(e *env, inst *zenoss.Install, log *slog.Logger) {
+func vendorFallback(e *env, inst *install.Install, log *slog.Logger) {
 	ctl, err := zope.New(inst, e.stderr)
 	if err != nil {
 		return

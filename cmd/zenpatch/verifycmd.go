@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/zenpatch/zenpatch/sandbox"
+	"github.com/zenpatch/zenpatch/patches"
 	"github.com/zenpatch/zenpatch/verify"
 )
 
@@ -45,11 +45,11 @@ Examples:
 		if err != nil {
 			return err
 		}
-		var fx []sandbox.Fixture
+		var fx []patches.Fixture
 		if fixtures != "" {
 			fx, err = verify.FixturesDir(fixtures)
 		} else {
-			fx, err = sandbox.Fixtures()
+			fx, err = patches.Fixtures()
 		}
 		if err != nil {
 			return withCode(exitError, fmt.Errorf("--fixtures: %w", err), "give a directory with one vendor install per subdirectory")

@@ -10,9 +10,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/zenpatch/zenpatch/sandbox"
-	"github.com/zenpatch/zenpatch/zenoss"
-	"github.com/zenpatch/zenpatch/zope"
+	"github.com/zenpatch/zenpatch/internal/install"
+	"github.com/zenpatch/zenpatch/internal/sandbox"
+	"github.com/zenpatch/zenpatch/internal/zope"
 )
 
 func cmdZope(e *env, args []string) error {
@@ -48,7 +48,7 @@ Examples:
 	defer inst.Close()
 	ctl, err := zope.New(inst, e.stdout)
 	if err != nil {
-		return withCode(exitError, err, "fix "+zenoss.ZopeConfPath+" (it must have an <http-server> with an address) or "+zenoss.SettingsPath)
+		return withCode(exitError, err, "fix "+install.ZopeConfPath+" (it must have an <http-server> with an address) or "+install.SettingsPath)
 	}
 	n := 0
 	if len(rest) > 0 {
@@ -83,7 +83,7 @@ Examples:
 		if err != nil {
 			return err
 		}
-		cmd := exec.CommandContext(e.ctx, inst.Abs(zenoss.ZopectlPath), fs.Args()...)
+		cmd := exec.CommandContext(e.ctx, inst.Abs(install.ZopectlPath), fs.Args()...)
 		cmd.Env = append(os.Environ(), "ZENPATCH_INSTANCE=1", "ZENPATCH_CONFIG_FILE="+inst.Abs(in.ConfigPath))
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = e.stdin, e.stdout, e.stderr
 		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
@@ -116,7 +116,7 @@ func zopeErr(err error) error {
 	}
 	var pe *zope.PortError
 	if errors.As(err, &pe) {
-		return withCode(exitError, err, "stop what holds the port, or move the instances with base-port in "+zenoss.SettingsPath)
+		return withCode(exitError, err, "stop what holds the port, or move the instances with base-port in "+install.SettingsPath)
 	}
 	var se *zope.StartError
 	if errors.As(err, &se) {
@@ -205,7 +205,7 @@ func zopeAction(e *env, ctl *zope.Controller, action string, n int, exe string) 
 			return nil
 		}
 		if ctl.Settings.BalancerOff {
-			fmt.Fprintf(e.stdout, "balancer off (%s): your own front end serves %s\n", zenoss.SettingsPath, ctl.ListenAddr())
+			fmt.Fprintf(e.stdout, "balancer off (%s): your own front end serves %s\n", install.SettingsPath, ctl.ListenAddr())
 			return nil
 		}
 		if err := ctl.StartBalancer(e.ctx, exe, argv0); err != nil {

@@ -1,0 +1,126 @@
+// Package zenoss is zenpatch's model of a Zenoss install: where it is
+// (ZENHOME), which release it is and how that is known, its bin/zopectl and
+// etc/zope.conf, and the state of the multi-Zope patch. It ties the patch
+// engine (apply), the patch set (patches) and sizing together; every file
+// it touches is under ZENHOME, reached through an os.Root.
+package install
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/zenpatch/zenpatch/internal/txn"
+)
+
+// DefaultHome is ZENHOME when neither --zenhome nor $ZENHOME is set.
+const DefaultHome = "/opt/zenoss"
+
+// Paths inside ZENHOME that zenpatch reads or writes.
+const (
+	ZopectlPath  = "bin/zopectl"
+	ZopeConfPath = "etc/zope.conf"
+	VersionPath  = "Products/ZenModel/ZVersion.py"
+	StateDir     = "var/zenpatch"
+	StatePath    = StateDir + "/state.json"
+	LockPath     = StateDir + "/lock"
+	JournalPath  = StateDir + "/journal"
+	BackupDir    = StateDir + "/backup"
+	LogPath      = "log/zenpatch.log"
+)
+
+// Install is an open Zenoss install.
+type Install struct {
+	Home string   // absolute ZENHOME
+	Root *os.Root // every access goes through it
+}
+
+// NotInstallError says ZENHOME is missing or is not a Zenoss install.
+type NotInstallError struct {
+	Home   string
+	Reason string
+}
+
+// Error implements error.
+func (e *NotInstallError) Error() string { return fmt.Sprintf("%s: %s", e.Home, e.Reason) }
+
+// Home picks ZENHOME: the flag, else the environment, else DefaultHome.
+func Home(flag string, getenv func(string) string) string {
+	if flag != "" {
+		return flag
+	}
+	if v := getenv("ZENHOME"); v != "" {
+		return v
+	}
+	return DefaultHome
+}
+
+// Open opens the install at home, checking it has bin/zopectl.
+func Open(home string) (*Install, error) {
+	abs, err := filepath.Abs(home)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := os.Stat(abs)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &NotInstallError{abs, "no such directory"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		return nil, &NotInstallError{abs, "not a directory"}
+	}
+	root, err := os.OpenRoot(abs)
+	if err != nil {
+		return nil, err
+	}
+	inst := &Install{Home: abs, Root: root}
+	resolved, err := txn.Resolve(root, ZopectlPath)
+	if err == nil {
+		_, err = root.Stat(resolved)
+	}
+	if err != nil {
+		root.Close()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &NotInstallError{abs, "not a Zenoss install (no " + ZopectlPath + ")"}
+		}
+		return nil, err
+	}
+	return inst, nil
+}
+
+// Close releases the install's root.
+func (i *Install) Close() error { return i.Root.Close() }
+
+// ReadFile reads a file under ZENHOME, refusing paths that leave it.
+func (i *Install) ReadFile(p string) ([]byte, error) { return txn.ReadFile(i.Root, p) }
+
+// Lock takes the install's zenpatch lock (var/zenpatch/lock) and finishes
+// any change a crash interrupted.
+func (i *Install) Lock() (*txn.Lock, error) {
+	l, err := txn.TryLock(i.Root, LockPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := txn.Recover(i.Root, JournalPath); err != nil {
+		l.Unlock()
+		return nil, err
+	}
+	return l, nil
+}
+
+// FinishInterrupted completes a change a crash interrupted (a journal left
+// in var/zenpatch), under the lock. Without a journal it writes nothing.
+func (i *Install) FinishInterrupted() error {
+	if _, err := i.Root.Lstat(JournalPath); err != nil {
+		return nil
+	}
+	l, err := i.Lock() // Lock recovers
+	if err != nil {
+		return err
+	}
+	return l.Unlock()
+}

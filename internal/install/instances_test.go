@@ -1,0 +1,113 @@
+package install
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/zenpatch/zenpatch/internal/fixture"
+	"github.com/zenpatch/zenpatch/internal/zconfig"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// TestDeriveGolden: instance 2's config for each fixture, against
+// testdata/golden/<fixture>/zope-2.conf (go test ./zenoss -update rewrites).
+func TestDeriveGolden(t *testing.T) {
+	for _, fx := range []string{"zenoss-2.5.2", "zenoss-3.2.1", "zenoss-4.2.5"} {
+		t.Run(fx, func(t *testing.T) {
+			zc, err := open(t, fx).ReadZopeConf()
+			require.NoError(t, err)
+			inst, data := DeriveInstance(zc, 2, 18080)
+			golden := filepath.Join(fixture.Root(), "testdata", "golden", fx, "zope-2.conf")
+			if *update {
+				require.NoError(t, os.MkdirAll(filepath.Dir(golden), 0o755))
+				require.NoError(t, os.WriteFile(golden, data, 0o644))
+			}
+			want, err := os.ReadFile(golden)
+			require.NoError(t, err)
+			assert.Equal(t, string(want), string(data))
+			assert.Equal(t, 18081, inst.Port)
+			assert.Equal(t, "127.0.0.1:18081", inst.Addr())
+			assert.True(t, strings.HasSuffix(inst.PidFile, "/var/Z2-2.pid"), inst.PidFile)
+			assert.True(t, strings.HasSuffix(inst.LockFile, "/var/Z2-2.lock"))
+			assert.True(t, strings.HasSuffix(inst.EventLog, "/log/event-2.log"))
+			assert.True(t, strings.HasSuffix(inst.AccessLog, "/log/Z2-2.log"))
+			// The derived config parses, and shared settings are unchanged.
+			d, err := zconfig.ParseBytes("derived", data, nil)
+			require.NoError(t, err)
+			assert.Equal(t, zc.Config.Root.Value("zserver-threads", ""), d.Root.Value("zserver-threads", ""))
+		})
+	}
+}
+
+func TestDeriveDetails(t *testing.T) {
+	conf := "%define INSTANCE /z\ninstancehome $INSTANCE\nport-base 100\nzeo-client-name zc\n" +
+		"<http-server>\n address 127.0.0.1:8080\n</http-server>\n<ftp-server>\n address 8021\n</ftp-server>\n" +
+		"<zodb_db main>\n <zeoclient>\n  server localhost:8100\n  client zope1\n </zeoclient>\n</zodb_db>\n"
+	cfg, err := zconfig.ParseBytes(ZopeConfPath, []byte(conf), nil)
+	require.NoError(t, err)
+	zc, err := (&Install{Home: "/z"}).settings(cfg)
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:8180", zc.HTTPAddress(), "port-base is added")
+
+	_, one := DeriveInstance(zc, 1, 9000)
+	_, three := DeriveInstance(zc, 3, 9000)
+	assert.Contains(t, string(one), "<ftp-server>", "instance 1 keeps the FTP server")
+	assert.NotContains(t, string(three), "<ftp-server>", "other instances cannot share its port")
+	assert.Contains(t, string(three), "address 127.0.0.1:9002")
+	assert.NotContains(t, string(three), "port-base")
+	assert.Contains(t, string(three), "client zope1-3")
+	assert.Contains(t, string(three), "zeo-client-name zc-3")
+	assert.Contains(t, string(three), "pid-filename /z/var/Z2-3.pid")
+	// The original is untouched.
+	assert.Equal(t, "zope1", zc.ZEOClients[0])
+}
+
+func TestReadSettings(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, copyDir(fixture.Dir("zenoss-4.2.5"), dir))
+	inst, err := Open(dir)
+	require.NoError(t, err)
+	defer inst.Close()
+	zc, err := inst.ReadZopeConf()
+	require.NoError(t, err)
+	s, err := inst.ReadSettings(zc)
+	require.NoError(t, err)
+	assert.Equal(t, 18080, s.BasePort, "default: zope.conf's port + 10000")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, SettingsPath), []byte("base-port 9100\n<balancer>\n  slow-start 5\n  cookie-affinity on\n  procs 1\n</balancer>\n"), 0o644))
+	s, err = inst.ReadSettings(zc)
+	require.NoError(t, err)
+	assert.Equal(t, 9100, s.BasePort)
+	assert.True(t, s.Balancer.Affinity)
+	assert.Equal(t, "5s", s.Balancer.SlowStart.String())
+	assert.Equal(t, 1, s.Balancer.Procs)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, SettingsPath), []byte("\nbase-port 99999\n"), 0o644))
+	_, err = inst.ReadSettings(zc)
+	assert.ErrorContains(t, err, "etc/zenpatch.conf:2: base-port \"99999\"")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, SettingsPath), []byte("<balancer>\n  procs 0\n</balancer>\n"), 0o644))
+	_, err = inst.ReadSettings(zc)
+	assert.ErrorContains(t, err, "etc/zenpatch.conf:2: procs \"0\"")
+}
+
+func copyDir(src, dst string) error {
+	return filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if fi.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, fi.Mode())
+	})
+}

@@ -1,0 +1,105 @@
+package install
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"regexp"
+	"strings"
+)
+
+// Version is the installed Zenoss release and where it was read.
+type Version struct {
+	Version string `json:"version"`
+	Build   string `json:"build,omitempty"`
+	Source  string `json:"source"` // e.g. "Products/ZenModel/ZVersion.py:6", "rpm -q zenoss", "--version-override"
+}
+
+// VersionOptions are the fallbacks after ZVersion.py.
+type VersionOptions struct {
+	Override string // --version-override; wins over everything
+	// RPM queries the package database for a package's version; nil means
+	// no rpm on this machine.
+	RPM func(pkg string) (string, error)
+}
+
+// HostRPM queries the real rpm, or returns nil when rpm is not installed.
+func HostRPM() func(string) (string, error) {
+	bin, err := exec.LookPath("rpm")
+	if err != nil {
+		return nil
+	}
+	return func(pkg string) (string, error) {
+		out, err := exec.CommandContext(context.Background(), bin, "-q", "--qf", "%{VERSION}", pkg).Output()
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimSpace(string(out)), nil
+	}
+}
+
+var (
+	versionRe = regexp.MustCompile(`^\s*VERSION\s*=\s*(?:"([^"]*)"|'([^']*)')`)
+	buildRe   = regexp.MustCompile(`^\s*BUILD_NUMBER\s*=\s*(?:"([^"]*)"|'([^']*)')`)
+)
+
+// ErrNoVersion says no source told the version.
+var ErrNoVersion = errors.New("cannot tell the Zenoss version")
+
+// DetectVersion reads the version: --version-override, else ZVersion.py,
+// else the RPM database (zenoss, then zenoss-core).
+func (i *Install) DetectVersion(opt VersionOptions) (Version, error) {
+	if opt.Override != "" {
+		return Version{Version: opt.Override, Source: "--version-override"}, nil
+	}
+	var tried []string
+	data, err := i.ReadFile(VersionPath)
+	if err == nil {
+		v, ok := ParseZVersion(data)
+		if ok {
+			return v, nil
+		}
+		tried = append(tried, VersionPath+" has no VERSION = \"x.y.z\" line")
+	} else {
+		tried = append(tried, VersionPath+": "+shortErr(err))
+	}
+	if opt.RPM != nil {
+		for _, pkg := range []string{"zenoss", "zenoss-core"} {
+			v, err := opt.RPM(pkg)
+			if err == nil && v != "" && !strings.Contains(v, "not installed") {
+				return Version{Version: v, Source: "rpm -q " + pkg}, nil
+			}
+		}
+		tried = append(tried, "rpm knows no zenoss or zenoss-core package")
+	} else {
+		tried = append(tried, "no rpm on this machine")
+	}
+	return Version{}, fmt.Errorf("%w: %s", ErrNoVersion, strings.Join(tried, "; "))
+}
+
+// ParseZVersion finds VERSION (and BUILD_NUMBER) in ZVersion.py text.
+// Source names the file and the 1-based line of VERSION.
+func ParseZVersion(data []byte) (Version, bool) {
+	var v Version
+	found := false
+	for n, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSuffix(line, "\r")
+		if m := versionRe.FindStringSubmatch(line); m != nil && !found {
+			v.Version = m[1] + m[2]
+			v.Source = fmt.Sprintf("%s:%d", VersionPath, n+1)
+			found = v.Version != ""
+		}
+		if m := buildRe.FindStringSubmatch(line); m != nil {
+			v.Build = m[1] + m[2]
+		}
+	}
+	return v, found
+}
+
+func shortErr(err error) string {
+	if errors.Is(err, errNotExist) {
+		return "missing"
+	}
+	return err.Error()
+}

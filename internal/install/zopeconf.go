@@ -1,0 +1,155 @@
+package install
+
+import (
+	"fmt"
+	"net"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/zenpatch/zenpatch/internal/zconfig"
+)
+
+// DefaultThreads is Zope's zserver-threads when zope.conf does not set it.
+const DefaultThreads = 4
+
+// ZopeConf is what zenpatch needs from etc/zope.conf.
+type ZopeConf struct {
+	Config *zconfig.Config
+
+	InstanceHome string // instancehome, default ZENHOME
+	HTTPHost     string // "" = all interfaces (ip-address, else none)
+	HTTPPort     int    // port-base already added
+	HTTPPos      zconfig.Pos
+	Threads      int // zserver-threads (default 4)
+	PidFile      string
+	LockFile     string
+	EventLog     string // "" when no <eventlog><logfile>
+	AccessLog    string
+	ZEOClients   []string // <zeoclient> client names (persistent caches)
+	ClientName   string   // top-level zeo-client-name
+	Storage      string   // "zeo", "relstorage", "file" or "" (unknown)
+}
+
+// HTTPAddress is host:port for the HTTP server ("" host → all interfaces).
+func (z *ZopeConf) HTTPAddress() string {
+	return net.JoinHostPort(z.HTTPHost, strconv.Itoa(z.HTTPPort))
+}
+
+// ReadZopeConf parses etc/zope.conf and its %include files (which must stay
+// inside ZENHOME).
+func (i *Install) ReadZopeConf() (*ZopeConf, error) {
+	cfg, err := zconfig.Parse(ZopeConfPath, func(name string) ([]byte, error) {
+		rel, err := i.rel(name)
+		if err != nil {
+			return nil, err
+		}
+		return i.ReadFile(rel)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return i.settings(cfg)
+}
+
+// rel maps a path from a config file to one relative to ZENHOME.
+func (i *Install) rel(name string) (string, error) {
+	if path.IsAbs(name) {
+		r, err := filepath.Rel(i.Home, filepath.FromSlash(name))
+		if err != nil || !filepath.IsLocal(r) {
+			return "", fmt.Errorf("%s is outside ZENHOME %s", name, i.Home)
+		}
+		return filepath.ToSlash(r), nil
+	}
+	return name, nil
+}
+
+func (i *Install) settings(cfg *zconfig.Config) (*ZopeConf, error) {
+	root := cfg.Root
+	z := &ZopeConf{Config: cfg, InstanceHome: root.Value("instancehome", i.Home)}
+	inst := z.InstanceHome
+	z.Threads = DefaultThreads
+	if k := root.Get("zserver-threads"); k != nil {
+		n, err := strconv.Atoi(k.Value)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%s: zserver-threads %q: want a whole number ≥ 1", k.Pos, k.Value)
+		}
+		z.Threads = n
+	}
+	portBase := 0
+	if k := root.Get("port-base"); k != nil {
+		n, err := strconv.Atoi(k.Value)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%s: port-base %q: want a whole number", k.Pos, k.Value)
+		}
+		portBase = n
+	}
+	servers := root.Children("http-server")
+	if len(servers) == 0 {
+		return nil, fmt.Errorf("%s: no <http-server> section: Zope serves no web UI here; add <http-server> with address 8080", ZopeConfPath)
+	}
+	k := servers[0].Get("address")
+	if k == nil {
+		return nil, fmt.Errorf("%s:%d: <http-server> has no address line; add 'address 8080'", servers[0].Pos.File, servers[0].Pos.Line)
+	}
+	host, port, err := ParseAddress(k.Value)
+	if err != nil {
+		return nil, fmt.Errorf("%s: address %q: %v", k.Pos, k.Value, err)
+	}
+	if host == "" {
+		host = root.Value("ip-address", "")
+	}
+	z.HTTPHost, z.HTTPPort, z.HTTPPos = host, port+portBase, k.Pos
+	z.PidFile = root.Value("pid-filename", inst+"/var/Z2.pid")
+	z.LockFile = root.Value("lock-filename", inst+"/var/Z2.lock")
+	if el := root.Children("eventlog"); len(el) > 0 {
+		if lf := el[0].Children("logfile"); len(lf) > 0 {
+			z.EventLog = lf[0].Value("path", "")
+		}
+	}
+	for _, lg := range root.Children("logger") {
+		if strings.EqualFold(lg.Name, "access") {
+			if lf := lg.Children("logfile"); len(lf) > 0 {
+				z.AccessLog = lf[0].Value("path", "")
+			}
+		}
+	}
+	z.ClientName = root.Value("zeo-client-name", "")
+	root.Walk(func(s *zconfig.Section) {
+		switch s.Type {
+		case "zeoclient":
+			z.Storage = "zeo"
+			if c := s.Value("client", ""); c != "" {
+				z.ZEOClients = append(z.ZEOClients, c)
+			}
+		case "relstorage":
+			if z.Storage == "" {
+				z.Storage = "relstorage"
+			}
+		case "filestorage":
+			if z.Storage == "" {
+				z.Storage = "file"
+			}
+		}
+	})
+	return z, nil
+}
+
+// ParseAddress reads a ZConfig socket address: "8080", ":8080",
+// "host:8080" or "[::1]:8080".
+func ParseAddress(s string) (host string, port int, err error) {
+	s = strings.TrimSpace(s)
+	p := s
+	if strings.Contains(s, ":") {
+		host, p, err = net.SplitHostPort(s)
+		if err != nil {
+			return "", 0, err
+		}
+	}
+	port, err = strconv.Atoi(p)
+	if err != nil || port < 1 || port > 65535 {
+		return "", 0, fmt.Errorf("port %q: want 1-65535", p)
+	}
+	return host, port, nil
+}

@@ -1,7 +1,0 @@
-##############################################################################
-# Zenoss version, written by the build from ZVersion.py.in.
-# Do not edit: the next package upgrade writes it again.
-##############################################################################
-
-VERSION = "3.2.1"
-BUILD_NUMBER = "1181"
