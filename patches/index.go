@@ -92,6 +92,28 @@ func (s *Set) ByID(id string) *Entry {
 	return nil
 }
 
+// Target is the one file a multi-Zope patch changes, relative to ZENHOME.
+// Each instance's Zope config is derived from etc/zope.conf at every start,
+// so no patch needs to change anything else; a patch that does is refused
+// whole rather than applied in part.
+const Target = "bin/zopectl"
+
+// ScopeError says a patch changes a file other than Target.
+type ScopeError struct {
+	Where string // patch file and line
+	Path  string // the other file
+}
+
+// Error implements error.
+func (e *ScopeError) Error() string {
+	return fmt.Sprintf("%s: it changes %s: a zenpatch patch changes %s only", e.Where, e.Path, Target)
+}
+
+// Hint is the next step.
+func (e *ScopeError) Hint() string {
+	return "make that change in " + e.Path + " yourself (each instance's config is derived from etc/zope.conf at every start)"
+}
+
 // Patch reads and parses the entry's patch file.
 func (e *Entry) Patch() (*apply.Patch, error) {
 	data, err := fs.ReadFile(e.set.fsys, e.File)
@@ -105,6 +127,9 @@ func (e *Entry) Patch() (*apply.Patch, error) {
 	for _, f := range p.Files {
 		if err := txn.CheckPath(f.Path); err != nil {
 			return nil, fmt.Errorf("%s/%s: %w", e.set.Source, e.File, err)
+		}
+		if f.Path != Target {
+			return nil, &ScopeError{Where: fmt.Sprintf("%s/%s:%d", e.set.Source, e.File, f.Hunks[0].PatchLine), Path: f.Path}
 		}
 	}
 	return p, nil

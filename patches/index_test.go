@@ -2,6 +2,8 @@ package patches
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -47,4 +49,18 @@ func TestOlder(t *testing.T) {
 	older := s.Older(s.ByID("zenoss4-multizope-v2"))
 	require.Len(t, older, 1)
 	assert.Equal(t, "zenoss4-multizope-v1", older[0].ID)
+}
+
+// A patch that changes another file besides zopectl is refused whole: it
+// is never half applied.
+func TestPatchChangingAnotherFileIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "index.json"), []byte(`{"patches": [{"id": "two", "file": "two.patch", "series": "4.x", "versions": ">= 4.0"}]}`), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "two.patch"), []byte("--- a/bin/zopectl\n+++ b/bin/zopectl\n@@ -1,2 +1,3 @@\n a\n+b\n c\n--- a/etc/zope.conf\n+++ b/etc/zope.conf\n@@ -1,2 +1,3 @@\n x\n+y\n z\n"), 0o644))
+	s, err := Load(dir)
+	require.NoError(t, err)
+	_, err = s.ByID("two").Patch()
+	var se *ScopeError
+	require.ErrorAs(t, err, &se)
+	assert.Contains(t, err.Error(), "two.patch:9: it changes etc/zope.conf")
 }

@@ -61,20 +61,22 @@ func checkOne(p *apply.Patch, fx patches.Fixture) (Status, string) {
 			return Conflict, f.Path + ": not in the fixture"
 		}
 		rev := p.Reverse().File(f.Path)
-		st, out, places, err := apply.Check(orig, f, rev, apply.MaxFuzz)
-		if st != apply.Pending {
-			if err != nil {
-				return Conflict, err.Error()
+		revs := []*apply.File{rev}
+		fit := apply.Check(orig, f, revs, apply.MaxFuzz)
+		if fit.Verdict != apply.Pending {
+			if fit.Err != nil {
+				return Conflict, fit.Err.Error()
 			}
 			return Conflict, fmt.Sprintf("%s: the vendor file already looks patched", f.Path)
 		}
-		for _, pl := range places {
+		out := fit.Out
+		for _, pl := range fit.Places {
 			notes = append(notes, pl.String())
 		}
 		if err := shSyntax(out); err != nil {
 			return Error, fmt.Sprintf("%s after the patch fails sh -n: %v", f.Path, err)
 		}
-		if st2, _, _, _ := apply.Check(out, f, rev, apply.MaxFuzz); st2 != apply.Applied {
+		if apply.Check(out, f, revs, apply.MaxFuzz).Verdict != apply.Applied {
 			return Error, f.Path + ": after applying, the patch is not seen as applied"
 		}
 		back, _, err := apply.ApplyFile(out, rev, 0)
@@ -138,28 +140,28 @@ type HookState struct {
 // is as wanted, instance configs match zope.conf, the hook is installed.
 func Install(r *Report, inst *install.Install, opt install.Options, hook HookState) {
 	t0 := time.Now()
-	in, err := inst.Inspect(opt)
+	insp, err := inst.Inspect(opt)
 	if err != nil {
 		r.Add("install", "patch", Error, err.Error(), time.Since(t0))
 		return
 	}
-	switch in.State {
-	case install.StateApplied:
-		r.Add("install", "patch", OK, fmt.Sprintf("%s applied (Zenoss %s from %s)", in.AppliedID, in.Version.Version, in.Version.Source), time.Since(t0))
-	case install.StateAbsent:
-		r.Add("install", "patch", Drift, fmt.Sprintf("%s is not applied: run 'zenpatch apply'", in.Selection.Entry.ID), time.Since(t0))
-	case install.StateStale:
-		r.Add("install", "patch", Drift, fmt.Sprintf("%s is applied; %s replaces it: run 'zenpatch apply'", in.AppliedID, in.Selection.Entry.ID), time.Since(t0))
+	switch insp.PatchState {
+	case install.Applied:
+		r.Add("install", "patch", OK, fmt.Sprintf("%s applied (Zenoss %s from %s)", insp.AppliedID, insp.Version.Version, insp.Version.Source), time.Since(t0))
+	case install.Absent:
+		r.Add("install", "patch", Drift, fmt.Sprintf("%s is not applied: run 'zenpatch apply'", insp.Selection.Entry.ID), time.Since(t0))
+	case install.Stale:
+		r.Add("install", "patch", Drift, fmt.Sprintf("%s is applied; %s replaces it: run 'zenpatch apply'", insp.AppliedID, insp.Selection.Entry.ID), time.Since(t0))
 	default:
-		r.Add("install", "patch", Conflict, fmt.Sprintf("%s: %v", in.State, in.Problem), time.Since(t0))
+		r.Add("install", "patch", Conflict, fmt.Sprintf("%s: %v", insp.PatchState, insp.Problem), time.Since(t0))
 		return
 	}
-	if in.ZopesNow == in.ZopesWant {
-		r.Add("install", "zopes", OK, fmt.Sprintf("ZOPES=%d (%s)", in.ZopesNow, in.ZopesWhy), 0)
-	} else if in.ZopesNow == 0 {
-		r.Add("install", "zopes", Drift, fmt.Sprintf("no ZOPES line (unpatched: one Zope), want %d (%s): run 'zenpatch apply'", in.ZopesWant, in.ZopesWhy), 0)
+	if insp.ZopesNow == insp.ZopesWant {
+		r.Add("install", "zopes", OK, fmt.Sprintf("ZOPES=%d (%s)", insp.ZopesNow, insp.ZopesWhy), 0)
+	} else if insp.ZopesNow == 0 {
+		r.Add("install", "zopes", Drift, fmt.Sprintf("no ZOPES line (unpatched: one Zope), want %d (%s): run 'zenpatch apply'", insp.ZopesWant, insp.ZopesWhy), 0)
 	} else {
-		r.Add("install", "zopes", Drift, fmt.Sprintf("ZOPES=%d, want %d (%s): run 'zenpatch apply'", in.ZopesNow, in.ZopesWant, in.ZopesWhy), 0)
+		r.Add("install", "zopes", Drift, fmt.Sprintf("ZOPES=%d, want %d (%s): run 'zenpatch apply'", insp.ZopesNow, insp.ZopesWant, insp.ZopesWhy), 0)
 	}
 	t0 = time.Now()
 	ctl, err := zope.New(inst, nil)
@@ -168,8 +170,8 @@ func Install(r *Report, inst *install.Install, opt install.Options, hook HookSta
 	} else {
 		var stale []string
 		for _, n := range ctl.Known() {
-			in, want := install.DeriveInstance(ctl.Conf, n, ctl.Settings.BasePort)
-			have, err := inst.ReadFile(in.ConfigPath)
+			zi, want := install.DeriveInstance(ctl.Conf, n, ctl.Settings.BasePort)
+			have, err := inst.ReadFile(zi.ConfigPath)
 			if err != nil {
 				continue // not started yet: derived at its first start
 			}
@@ -226,7 +228,7 @@ func Live(ctx context.Context, r *Report, inst *install.Install) {
 		return
 	}
 	t0 = time.Now()
-	before, err := ctl.BalancerStatus(ctx)
+	before, err := ctl.Admin().Status(ctx)
 	if err != nil {
 		r.Add("live", "balancer", Error, "the balancer does not answer on "+zope.AdminSocket+": "+err.Error(), time.Since(t0))
 		return
@@ -249,7 +251,7 @@ func Live(ctx context.Context, r *Report, inst *install.Install) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
-	after, err := ctl.BalancerStatus(ctx)
+	after, err := ctl.Admin().Status(ctx)
 	if err != nil {
 		r.Add("live", "through-balancer", Error, err.Error(), time.Since(t0))
 		return

@@ -46,23 +46,31 @@ func (r *Report) Add(group, name string, st Status, detail string, d time.Durati
 	r.Checks = append(r.Checks, Check{Group: group, Name: name, Status: st, Detail: detail, Duration: d})
 }
 
-// ExitCode is 0 when every check is ok or skipped, else 3 for any
-// conflict, 1 for any error, 2 for drift.
-func (r *Report) ExitCode() int {
-	code := 0
+// Worst is the most serious status among the checks, by precedence:
+// conflict, then error, then drift; OK when there is none of those.
+func (r *Report) Worst() Status {
+	worst, rank := OK, 0
 	for _, c := range r.Checks {
-		switch c.Status {
-		case Conflict:
-			return 3
-		case Error:
-			code = 1
-		case Drift:
-			if code == 0 {
-				code = 2
-			}
+		if n := map[Status]int{Drift: 1, Error: 2, Conflict: 3}[c.Status]; n > rank {
+			worst, rank = c.Status, n
 		}
 	}
-	return code
+	return worst
+}
+
+// Failure is a report whose worst check is not ok: Worst is drift, error
+// or conflict. The command maps it to its exit code.
+type Failure struct{ Worst Status }
+
+// Error implements error.
+func (f *Failure) Error() string { return "verify: " + string(f.Worst) }
+
+// Err is nil when every check is ok or skipped, else a *Failure.
+func (r *Report) Err() error {
+	if w := r.Worst(); w != OK {
+		return &Failure{Worst: w}
+	}
+	return nil
 }
 
 // Counts returns how many checks have each status.
@@ -94,15 +102,16 @@ type jsonReport struct {
 	Checks   []Check `json:"checks"`
 }
 
-// WriteJSON prints the report as JSON: {"ok", "exit_code", "checks": [...]}.
-func (r *Report) WriteJSON(w io.Writer) error {
+// WriteJSON prints the report as JSON: {"ok", "exit_code", "checks": [...]},
+// with the exit code the command gives it.
+func (r *Report) WriteJSON(w io.Writer, exitCode int) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	checks := r.Checks
 	if checks == nil {
 		checks = []Check{}
 	}
-	return enc.Encode(jsonReport{OK: r.ExitCode() == 0, ExitCode: r.ExitCode(), Checks: checks})
+	return enc.Encode(jsonReport{OK: r.Err() == nil, ExitCode: exitCode, Checks: checks})
 }
 
 type junitSuites struct {

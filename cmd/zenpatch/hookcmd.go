@@ -13,7 +13,6 @@ import (
 
 	"github.com/zenpatch/zenpatch/internal/hook"
 	"github.com/zenpatch/zenpatch/internal/install"
-	"github.com/zenpatch/zenpatch/internal/txn"
 )
 
 // hookRecord is var/zenpatch/hook.json: where the hook was installed.
@@ -25,10 +24,10 @@ type hookRecord struct {
 
 const hookRecordPath = install.StateDir + "/hook.json"
 
-func cmdHook(e *env, args []string) error {
-	var c common
+func cmdHook(inv *invocation, args []string) error {
+	var f installFlags
 	var root, runAs, self string
-	fs := newFlags(e, "hook", "hook install|uninstall [flags]", `
+	fs := newFlags(inv, "hook", "hook install|uninstall [flags]", `
 Install (or remove) yum and dnf post-transaction actions that run
 'zenpatch upgrade' whenever the zenoss or zenoss-core package is installed
 or updated:
@@ -41,17 +40,17 @@ removes only files zenpatch wrote.
 Examples:
   sudo zenpatch hook install --zenhome /opt/zenoss
   zenpatch hook install --root /tmp/fakeroot   # to look before you leap`)
-	c.installFlags(fs)
+	f.add(fs)
 	fs.StringVar(&root, "root", "/", "write the action files under `DIR` (tests, image builds)")
 	fs.StringVar(&runAs, "user", "", "run 'zenpatch upgrade' as `USER` (default: the owner of ZENHOME)")
 	fs.StringVar(&self, "zenpatch", "", "absolute `PATH` of the zenpatch binary the rule runs (default: this one)")
-	if err := parse(fs, args); err != nil {
+	if err := parse(fs, args, 1); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 || (fs.Arg(0) != "install" && fs.Arg(0) != "uninstall") {
-		return usageErr("hook needs install or uninstall")
+		return usageErr("", "hook needs install or uninstall")
 	}
-	inst, err := c.open(e)
+	inst, err := f.open(inv)
 	if err != nil {
 		return err
 	}
@@ -61,7 +60,7 @@ Examples:
 		return err
 	}
 	if err := os.MkdirAll(absRoot, 0o755); err != nil {
-		return withCode(exitError, fmt.Errorf("--root %s: %w", root, err), "give a directory you may write")
+		return withHint(fmt.Errorf("--root %s: %w", root, err), "give a directory you may write")
 	}
 	r, err := os.OpenRoot(absRoot)
 	if err != nil {
@@ -71,10 +70,10 @@ Examples:
 	if fs.Arg(0) == "uninstall" {
 		res, err := hook.Uninstall(r)
 		for _, x := range res {
-			fmt.Fprintf(e.stdout, "%s: %s\n", filepath.Join(absRoot, x.Path), x.Action)
+			fmt.Fprintf(inv.stdout, "%s: %s\n", filepath.Join(absRoot, x.Path), x.Action)
 		}
 		if err != nil {
-			return explain(err)
+			return err
 		}
 		if _, err := inst.Root.Stat(hookRecordPath); err == nil {
 			return inst.Root.Remove(hookRecordPath)
@@ -87,7 +86,7 @@ Examples:
 		}
 	}
 	if !filepath.IsAbs(self) {
-		return usageErr("--zenpatch %q: want an absolute path", self)
+		return usageErr("", "--zenpatch %q: want an absolute path", self)
 	}
 	if runAs == "" {
 		runAs = owner(inst.Home)
@@ -95,13 +94,13 @@ Examples:
 	o := hook.Options{Zenpatch: self, Zenhome: inst.Home, User: runAs}
 	res, err := hook.Install(r, o)
 	for _, x := range res {
-		fmt.Fprintf(e.stdout, "%s: %s\n", filepath.Join(absRoot, x.Path), x.Action)
+		fmt.Fprintf(inv.stdout, "%s: %s\n", filepath.Join(absRoot, x.Path), x.Action)
 	}
 	if err != nil {
-		return withCode(exitError, err, "zenpatch never overwrites an action file it did not write")
+		return withHint(err, "zenpatch never overwrites an action file it did not write")
 	}
 	rec, _ := json.MarshalIndent(hookRecord{Root: absRoot, Files: []string{hook.YumPath, hook.DnfPath}, Rule: hook.Command(o)}, "", "  ")
-	return txn.WriteFile(inst.Root, hookRecordPath, append(rec, '\n'), 0o644)
+	return inst.WriteFile(hookRecordPath, append(rec, '\n'), 0o644)
 }
 
 // owner names the user that owns dir ("" when unknown).

@@ -30,14 +30,14 @@ type BackendSpec struct {
 	Cap  int    // most requests at once (zserver-threads; default 4)
 }
 
-// State of a backend.
-type State string
+// BackendState is a backend's state: up, down or draining.
+type BackendState string
 
 // Backend states.
 const (
-	Up       State = "up"
-	Down     State = "down"
-	Draining State = "draining" // up, but takes no new requests
+	Up       BackendState = "up"
+	Down     BackendState = "down"
+	Draining BackendState = "draining" // up, but takes no new requests
 )
 
 // Backend is one Zope instance as the balancer sees it. Fields other than
@@ -62,7 +62,7 @@ type Backend struct {
 }
 
 // state is the backend's state (mutex held).
-func (b *Backend) state() State {
+func (b *Backend) state() BackendState {
 	switch {
 	case !b.up:
 		return Down

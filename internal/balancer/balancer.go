@@ -31,20 +31,70 @@ type Config struct {
 	Logger         *slog.Logger  // default: discard
 }
 
+// Defaults of Config, for those who show them (a front end's config).
+const (
+	DefaultSlowStart    = 30 * time.Second
+	DefaultQueueSize    = 1024
+	DefaultQueueTimeout = 30 * time.Second
+)
+
+// WithDefaults returns c with every zero field set to its default: the one
+// place the balancer's defaults are set.
+func (c Config) WithDefaults() Config {
+	c.defaults()
+	return c
+}
+
+// Override returns c with every non-zero field of over in its place (the
+// command line over the settings file); Affinity is on if either has it.
+func (c Config) Override(over Config) Config {
+	dur := func(d *time.Duration, v time.Duration) {
+		if v != 0 {
+			*d = v
+		}
+	}
+	dur(&c.SlowStart, over.SlowStart)
+	dur(&c.QueueTimeout, over.QueueTimeout)
+	dur(&c.RetryAfter, over.RetryAfter)
+	dur(&c.HealthInterval, over.HealthInterval)
+	dur(&c.HealthTimeout, over.HealthTimeout)
+	dur(&c.DialTimeout, over.DialTimeout)
+	dur(&c.BackendTimeout, over.BackendTimeout)
+	for _, f := range []struct {
+		dst *int
+		v   int
+	}{{&c.QueueSize, over.QueueSize}, {&c.Rise, over.Rise}, {&c.Fall, over.Fall}} {
+		if f.v != 0 {
+			*f.dst = f.v
+		}
+	}
+	if over.HealthPath != "" {
+		c.HealthPath = over.HealthPath
+	}
+	if over.CookieName != "" {
+		c.CookieName = over.CookieName
+	}
+	if over.Logger != nil {
+		c.Logger = over.Logger
+	}
+	c.Affinity = c.Affinity || over.Affinity
+	return c
+}
+
 func (c *Config) defaults() {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v
 		}
 	}
-	def(&c.SlowStart, 30*time.Second)
+	def(&c.SlowStart, DefaultSlowStart)
 	if c.SlowStart < 0 {
 		c.SlowStart = 0
 	}
 	if c.QueueSize == 0 {
-		c.QueueSize = 1024
+		c.QueueSize = DefaultQueueSize
 	}
-	def(&c.QueueTimeout, 30*time.Second)
+	def(&c.QueueTimeout, DefaultQueueTimeout)
 	def(&c.RetryAfter, 5*time.Second)
 	if c.HealthPath == "" {
 		c.HealthPath = "/"
@@ -82,11 +132,12 @@ type Balancer struct {
 }
 
 // New makes a balancer over specs. Backends start up (optimistically, so a
-// restart of the balancer does not drop traffic) without slow start; the
-// first failed check or connect error marks them down.
+// restart of the balancer does not drop traffic) without slow start; Fall
+// failed checks in a row, or one connect error, mark them down.
 func New(cfg Config, specs []BackendSpec) (*Balancer, error) {
-	cfg.defaults()
+	cfg = cfg.WithDefaults()
 	lb := &Balancer{cfg: cfg, m: newMetrics()}
+	lb.m.reg.MustRegister(gauges{lb})
 	lb.health = &http.Client{
 		Timeout:   cfg.HealthTimeout,
 		Transport: &http.Transport{DisableKeepAlives: true, DialContext: (&net.Dialer{Timeout: cfg.HealthTimeout}).DialContext},

@@ -271,16 +271,16 @@ func TestDrainWaitsForInFlight(t *testing.T) {
 	require.NoError(t, lb.Undrain("2"))
 	drained := make(chan error)
 	go func() { drained <- lb.Drain(context.Background(), "1") }()
-	time.Sleep(50 * time.Millisecond)
-	select {
-	case <-drained:
-		t.Fatal("drain returned with a request in flight")
-	default:
-	}
+	require.Eventually(t, func() bool { return lb.Status().Backends[0].State == Draining }, time.Second, time.Millisecond)
 	for range 5 { // new requests go to the other backend meanwhile
 		c, body, _ := get(t, front.URL)
 		assert.Equal(t, http.StatusOK, c)
 		assert.Contains(t, body, b.addr())
+	}
+	select { // five round trips after the drain began, it still waits
+	case <-drained:
+		t.Fatal("drain returned with a request in flight")
+	default:
 	}
 	a.gate <- struct{}{}
 	require.NoError(t, <-drained)
@@ -351,22 +351,20 @@ func TestAdminAPI(t *testing.T) {
 	srv := &http.Server{Handler: lb.AdminHandler()}
 	go srv.Serve(l)
 	defer srv.Close()
-	cl := AdminClient(sock)
-	resp, err := cl.Get("http://x/metrics")
+	cl := NewAdminClient(sock)
+	ctx := context.Background()
+	m, err := cl.Metrics(ctx)
 	require.NoError(t, err)
-	m, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	assert.Contains(t, string(m), `zenpatch_balancer_requests_total{backend="1",class="2xx"} 1`)
-	assert.Contains(t, string(m), `zenpatch_balancer_backend_up{backend="1"} 1`)
-	resp, err = cl.Post("http://x/drain?backend=1&wait=1", "", nil)
-	require.NoError(t, err)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, m, `zenpatch_balancer_requests_total{backend="1",class="2xx"} 1`)
+	assert.Contains(t, m, `zenpatch_balancer_backend_up{backend="1"} 1`)
+	require.NoError(t, cl.Drain(ctx, "1", time.Second))
 	assert.Equal(t, Draining, lb.Status().Backends[0].State)
-	resp, err = cl.Post("http://x/undrain?backend=9", "", nil)
+	st, err := cl.Status(ctx)
 	require.NoError(t, err)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	assert.Equal(t, Draining, st.Backends[0].State)
+	assert.ErrorContains(t, cl.Undrain(ctx, "9"), `no backend "9"`)
+	// The handler can be built again (each Server.Run builds one).
+	assert.NotPanics(t, func() { lb.AdminHandler() })
 	// Not on the public listener: there it is just a Zope URL.
 	require.NoError(t, lb.Undrain("1"))
 	resp2, err := http.Post(front.URL+"/drain?backend=1", "", nil)

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -113,4 +115,34 @@ func requestError(ctx *fasthttp.RequestCtx, err error) {
 	default:
 		ctx.Error("Bad request.\n", fasthttp.StatusBadRequest)
 	}
+}
+
+// ParseBackends reads a comma-separated host:port list into backends named
+// 1, 2, … with the given cap each.
+func ParseBackends(list string, capEach int) ([]BackendSpec, error) {
+	var specs []BackendSpec
+	for i, b := range strings.Split(list, ",") {
+		addr := strings.TrimSpace(b)
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("%q: want host:port", addr)
+		}
+		specs = append(specs, BackendSpec{Name: strconv.Itoa(i + 1), Addr: addr, Cap: capEach})
+	}
+	return specs, nil
+}
+
+// ListenAndServe runs a standalone balancer (no admin API) over specs on
+// listen until ctx ends, with at most procs CPUs (0: the default).
+func ListenAndServe(ctx context.Context, cfg Config, specs []BackendSpec, listen string, procs int) error {
+	lb, err := New(cfg, specs)
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("--listen %s: %w", listen, err)
+	}
+	log := lb.cfg.Logger
+	log.Info("balancing", "listen", l.Addr().String(), "backends", len(specs), "cap", specs[0].Cap, "procs", StartProcs(ctx, log, procs), "runtime", RuntimeTuning())
+	return (&Server{LB: lb, Public: l}).Run(ctx)
 }

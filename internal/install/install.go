@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 
 	"github.com/zenpatch/zenpatch/internal/txn"
+	"github.com/zenpatch/zenpatch/patches"
 )
 
 // DefaultHome is ZENHOME when neither --zenhome nor $ZENHOME is set.
@@ -20,14 +21,15 @@ const DefaultHome = "/opt/zenoss"
 
 // Paths inside ZENHOME that zenpatch reads or writes.
 const (
-	ZopectlPath  = "bin/zopectl"
+	ZopectlPath  = patches.Target
 	ZopeConfPath = "etc/zope.conf"
 	VersionPath  = "Products/ZenModel/ZVersion.py"
 	StateDir     = "var/zenpatch"
-	StatePath    = StateDir + "/state.json"
+	RecordPath   = StateDir + "/state.json"
 	LockPath     = StateDir + "/lock"
 	JournalPath  = StateDir + "/journal"
 	BackupDir    = StateDir + "/backup"
+	RejectPath   = StateDir + "/reject/zopectl.rej"
 	LogPath      = "log/zenpatch.log"
 )
 
@@ -45,6 +47,11 @@ type NotInstallError struct {
 
 // Error implements error.
 func (e *NotInstallError) Error() string { return fmt.Sprintf("%s: %s", e.Home, e.Reason) }
+
+// Hint is the next step.
+func (e *NotInstallError) Hint() string {
+	return "point zenpatch at the Zenoss install with --zenhome DIR or ZENHOME=DIR (it holds bin/zopectl and etc/zope.conf)"
+}
 
 // Home picks ZENHOME: the flag, else the environment, else DefaultHome.
 func Home(flag string, getenv func(string) string) string {
@@ -97,6 +104,12 @@ func (i *Install) Close() error { return i.Root.Close() }
 
 // ReadFile reads a file under ZENHOME, refusing paths that leave it.
 func (i *Install) ReadFile(p string) ([]byte, error) { return txn.ReadFile(i.Root, p) }
+
+// WriteFile replaces one file under ZENHOME atomically (temp file, fsync,
+// rename), keeping an existing file's mode and owner; mode is for a new one.
+func (i *Install) WriteFile(p string, data []byte, mode fs.FileMode) error {
+	return txn.WriteFile(i.Root, p, data, mode)
+}
 
 // Lock takes the install's zenpatch lock (var/zenpatch/lock) and finishes
 // any change a crash interrupted.

@@ -98,7 +98,7 @@ func ParseZVersion(data []byte) (Version, bool) {
 }
 
 func shortErr(err error) string {
-	if errors.Is(err, errNotExist) {
+	if isNotExist(err) {
 		return "missing"
 	}
 	return err.Error()

@@ -21,14 +21,10 @@ type ZopeConf struct {
 	InstanceHome string // instancehome, default ZENHOME
 	HTTPHost     string // "" = all interfaces (ip-address, else none)
 	HTTPPort     int    // port-base already added
-	HTTPPos      zconfig.Pos
-	Threads      int // zserver-threads (default 4)
+	Threads      int    // zserver-threads (default 4)
 	PidFile      string
 	LockFile     string
-	EventLog     string // "" when no <eventlog><logfile>
-	AccessLog    string
 	ZEOClients   []string // <zeoclient> client names (persistent caches)
-	ClientName   string   // top-level zeo-client-name
 	Storage      string   // "zeo", "relstorage", "file" or "" (unknown)
 }
 
@@ -50,7 +46,7 @@ func (i *Install) ReadZopeConf() (*ZopeConf, error) {
 	if err != nil {
 		return nil, err
 	}
-	return i.settings(cfg)
+	return i.zopeConf(cfg)
 }
 
 // rel maps a path from a config file to one relative to ZENHOME.
@@ -65,7 +61,8 @@ func (i *Install) rel(name string) (string, error) {
 	return name, nil
 }
 
-func (i *Install) settings(cfg *zconfig.Config) (*ZopeConf, error) {
+// zopeConf takes what zenpatch needs from a parsed zope.conf.
+func (i *Install) zopeConf(cfg *zconfig.Config) (*ZopeConf, error) {
 	root := cfg.Root
 	z := &ZopeConf{Config: cfg, InstanceHome: root.Value("instancehome", i.Home)}
 	inst := z.InstanceHome
@@ -100,22 +97,9 @@ func (i *Install) settings(cfg *zconfig.Config) (*ZopeConf, error) {
 	if host == "" {
 		host = root.Value("ip-address", "")
 	}
-	z.HTTPHost, z.HTTPPort, z.HTTPPos = host, port+portBase, k.Pos
+	z.HTTPHost, z.HTTPPort = host, port+portBase
 	z.PidFile = root.Value("pid-filename", inst+"/var/Z2.pid")
 	z.LockFile = root.Value("lock-filename", inst+"/var/Z2.lock")
-	if el := root.Children("eventlog"); len(el) > 0 {
-		if lf := el[0].Children("logfile"); len(lf) > 0 {
-			z.EventLog = lf[0].Value("path", "")
-		}
-	}
-	for _, lg := range root.Children("logger") {
-		if strings.EqualFold(lg.Name, "access") {
-			if lf := lg.Children("logfile"); len(lf) > 0 {
-				z.AccessLog = lf[0].Value("path", "")
-			}
-		}
-	}
-	z.ClientName = root.Value("zeo-client-name", "")
 	root.Walk(func(s *zconfig.Section) {
 		switch s.Type {
 		case "zeoclient":

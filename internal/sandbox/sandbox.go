@@ -10,7 +10,6 @@ package sandbox
 import (
 	"bytes"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -35,7 +34,19 @@ type Options struct {
 }
 
 // ErrNoPython says python3 is missing.
-var ErrNoPython = errors.New("python3 not found on PATH: the sandbox's stand-in Zope is a Python program (install python3, e.g. apt-get install python3)")
+var ErrNoPython error = noPython{}
+
+type noPython struct{}
+
+// Error implements error.
+func (noPython) Error() string {
+	return "python3 not found on PATH: the sandbox's stand-in Zope is a Python program"
+}
+
+// Hint is the next step.
+func (noPython) Hint() string {
+	return "install python3 (e.g. apt-get install python3) and run it again"
+}
 
 // Python returns python3's path, or ErrNoPython.
 func Python() (string, error) {

@@ -9,6 +9,7 @@ package sizing
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io/fs"
 	"math"
@@ -268,4 +269,36 @@ func availableMemory(fsys fs.FS) (uint64, string) {
 		}
 	}
 	return avail, from
+}
+
+// ParseSize reads a memory size: 512MiB, 1GiB, 1.5G, 800M, 2GB, or plain
+// bytes; "" is DefaultZopeMemory. A Zope needs at least 64 MiB.
+func ParseSize(s string) (uint64, error) {
+	if s == "" {
+		return DefaultZopeMemory, nil
+	}
+	units := []struct {
+		suffix string
+		mult   float64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}}
+	mult := 1.0
+	num := s
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			num, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if err != nil || f <= 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, errors.New("want a size such as 1GiB or 768MiB")
+	}
+	v := f * mult
+	if v < 64<<20 {
+		return 0, errors.New("a Zope needs at least 64MiB")
+	}
+	if v > 1<<50 {
+		return 0, errors.New("that is more memory than any machine has")
+	}
+	return uint64(v), nil
 }

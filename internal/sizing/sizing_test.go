@@ -1,10 +1,12 @@
 package sizing
 
 import (
+	"runtime"
 	"testing"
 	"testing/fstest"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func file(s string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(s)} }
@@ -84,10 +86,31 @@ func TestParseCPUList(t *testing.T) {
 	}
 }
 
-func TestHostGivesAtLeastOne(t *testing.T) {
+// On this machine, the host's reading agrees with what Go itself sees: the
+// affinity mask has runtime.NumCPU CPUs, memory comes from /proc/meminfo
+// (or a cgroup limit), and the answer is the smaller of CPUs and memory.
+func TestHostReadsThisMachine(t *testing.T) {
 	r := Recommend(Host(), 1, 0)
-	assert.GreaterOrEqual(t, r.Zopes, 1)
-	assert.GreaterOrEqual(t, r.Online, 1)
+	assert.Equal(t, runtime.NumCPU(), r.Affinity)
+	assert.GreaterOrEqual(t, r.Online, r.Affinity)
+	require.NotZero(t, r.MemAvail)
+	assert.NotEmpty(t, r.MemFrom)
+	assert.Equal(t, min(r.Usable, r.MemCap), r.Zopes)
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]uint64{
+		"": DefaultZopeMemory, "1GiB": 1 << 30, "1.5G": 3 << 29, "768MiB": 768 << 20, "800M": 800 << 20,
+		"2GB": 2e9, "100MB": 1e8, "67108864": 64 << 20, "65536K": 64 << 20,
+	} {
+		got, err := ParseSize(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, bad := range []string{"x", "-1GiB", "0", "NaN", "NaNGiB", "Inf", "+InfMiB", "1KiB", "63MiB", "2e9GiB"} {
+		_, err := ParseSize(bad)
+		assert.Error(t, err, bad)
+	}
 }
 
 func joined(s []string) string {

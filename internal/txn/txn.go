@@ -51,6 +51,11 @@ func (e *PathError) Error() string {
 	return fmt.Sprintf("%s: %s", e.Path, e.Reason)
 }
 
+// Hint is the next step.
+func (e *PathError) Hint() string {
+	return "zenpatch reads and writes only inside ZENHOME; fix the path or the symlink"
+}
+
 // CheckPath rejects paths that are absolute, contain "..", or are empty,
 // naming the path; symlinks are checked when the file is opened.
 func CheckPath(p string) error {

@@ -1,4 +1,4 @@
-package main
+package balancer
 
 import (
 	"context"
@@ -38,13 +38,10 @@ const runtimeEnv = "ZENPATCH_BALANCER_RUNTIME"
 // sysmonAwake is the GODEBUG setting that keeps sysmon from parking.
 const sysmonAwake = "schedtrace=2147483647"
 
-// tunedEnviron returns the environment `zenpatch balance` should run with,
-// or nil when the current one will do (already tuned, turned off, not the
-// balance command, or GODEBUG already sets schedtrace).
-func tunedEnviron(args, environ []string) []string {
-	if len(args) < 2 || args[1] != "balance" {
-		return nil
-	}
+// tunedEnviron returns the environment the balancer should run with, or
+// nil when the current one will do (already tuned, turned off, or GODEBUG
+// already sets schedtrace).
+func tunedEnviron(environ []string) []string {
 	godebug := ""
 	gi := -1
 	for i, kv := range environ {
@@ -72,11 +69,12 @@ func tunedEnviron(args, environ []string) []string {
 	return append(out, runtimeEnv+"=tuned")
 }
 
-// reexecTuned replaces the process with itself under the tuned environment
-// when tunedEnviron asks for it. On failure it returns, and the balancer
-// runs with the runtime's defaults.
-func reexecTuned() {
-	env := tunedEnviron(os.Args, os.Environ())
+// ReexecTuned replaces the process with itself (same arguments) under the
+// tuned environment when tunedEnviron asks for it. Call it first thing in a
+// process that will run the balancer. On failure it returns, and the
+// balancer runs with the runtime's defaults.
+func ReexecTuned() {
+	env := tunedEnviron(os.Environ())
 	if env == nil {
 		return
 	}
@@ -181,19 +179,16 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// startProcs sets the balancer's CPUs. The most is the --procs flag, else
-// the procs setting, else defaultProcs; the governor moves between one and
-// that with the load, unless the runtime tuning is off (then it is fixed).
-// It returns what the start-up log says of it.
-func startProcs(ctx context.Context, e *env, log *slog.Logger, flag, setting int) string {
-	n := defaultProcs()
-	if setting > 0 {
-		n = setting
+// StartProcs sets the balancer's CPUs: at most procs (0: defaultProcs);
+// the governor moves between one and that with the load until ctx ends,
+// unless the runtime tuning is off (ZENPATCH_BALANCER_RUNTIME=off: then
+// it is fixed). It returns what the start-up log says of it.
+func StartProcs(ctx context.Context, log *slog.Logger, procs int) string {
+	n := procs
+	if n <= 0 {
+		n = defaultProcs()
 	}
-	if flag > 0 {
-		n = flag
-	}
-	if n == 1 || e.getenv(runtimeEnv) == "off" {
+	if n == 1 || os.Getenv(runtimeEnv) == "off" {
 		runtime.GOMAXPROCS(n)
 		return fmt.Sprint(n)
 	}
@@ -201,9 +196,9 @@ func startProcs(ctx context.Context, e *env, log *slog.Logger, flag, setting int
 	return fmt.Sprintf("1..%d by load", n)
 }
 
-// runtimeState names the runtime tuning in effect, for the start-up log.
-func runtimeState(e *env) string {
-	switch v := e.getenv(runtimeEnv); v {
+// RuntimeTuning names the runtime tuning in effect, for the start-up log.
+func RuntimeTuning() string {
+	switch v := os.Getenv(runtimeEnv); v {
 	case "tuned":
 		return "tuned (sysmon kept awake)"
 	case "":
