@@ -38,7 +38,23 @@ func TestSelect(t *testing.T) {
 	assert.Equal(t, "zenoss4-multizope-v2", sel.Entry.ID)
 	assert.Contains(t, sel.Note, "nearest series")
 
-	for _, v := range []string{"5.0.0", "6.2.1", "1.1", "banana"} {
+	// Suffixes and a fourth number: the series of the release numbers, and
+	// the note says what was ignored.
+	for v, want := range map[string]string{"4.2.5-beta": "zenoss4-multizope-v2", "3.2.1-rc1": "zope2-multizope-v2", "4.2.5.1": "zenoss4-multizope-v2", "2.5.2 ": "zope2-multizope-v2"} {
+		sel, err := s.Select(v)
+		require.NoError(t, err, v)
+		assert.Equal(t, want, sel.Entry.ID, v)
+		assert.True(t, sel.Exact, v)
+		if v != "2.5.2 " {
+			assert.Contains(t, sel.Note, "is ignored", v)
+		}
+	}
+	sel, err = s.Select("4.3.0-SNAPSHOT")
+	require.NoError(t, err)
+	assert.False(t, sel.Exact)
+	assert.Contains(t, sel.Note, `"-SNAPSHOT" of Zenoss 4.3.0-SNAPSHOT is ignored`)
+	assert.Contains(t, sel.Note, "nearest series")
+	for _, v := range []string{"5.0.0", "6.2.1", "1.1", "banana", "", "v4.2.5", "5.0.0-rc1"} {
 		_, err := s.Select(v)
 		assert.True(t, errors.Is(err, ErrUnsupported), v)
 	}

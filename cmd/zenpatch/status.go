@@ -147,7 +147,7 @@ func printStatus(w io.Writer, st *statusJSON) {
 	case install.Unsupported:
 		row("patch", "unsupported")
 	}
-	if p.Note != "" && !p.Exact {
+	if p.Note != "" {
 		row("", "note: %s", p.Note)
 	}
 	if z := st.Zopes; z.Want > 0 {

@@ -35,6 +35,10 @@ func (e *UnsupportedError) Unwrap() error { return e.Err }
 
 // Hint is the next step.
 func (e *UnsupportedError) Hint() string {
+	var wt *WebTierError
+	if errors.As(e.Err, &wt) {
+		return wt.Hint()
+	}
 	if errors.Is(e.Err, ErrNoVersion) {
 		return "tell zenpatch the version with --version-override X.Y.Z (or check " + VersionPath + ")"
 	}

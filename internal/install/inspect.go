@@ -37,6 +37,7 @@ type Inspection struct {
 	Version    Version
 	Selection  patches.Selection
 	PatchState PatchState
+	WebTier    WebTier
 	AppliedID  string // the patch found in zopectl (may be an older edition)
 	ZopesNow   int    // ZOPES in zopectl now; 0: no ZOPES line
 	ZopesWant  int
@@ -66,7 +67,16 @@ func (i *Install) Inspect(opt Options) (*Inspection, error) {
 	}
 	insp.ZopesNow = Zopes(cur)
 	insp.Version, err = i.DetectVersion(opt.Version)
-	if err != nil {
+	wt, werr := i.ReadWebTier()
+	if werr != nil {
+		return nil, werr
+	}
+	insp.WebTier = wt
+	switch {
+	case !wt.Zopectl(): // whatever the version, zenpatch leaves this alone
+		insp.unsupported(&WebTierError{WebTier: wt})
+		return insp, nil
+	case err != nil:
 		insp.unsupported(err)
 		return insp, nil
 	}
@@ -178,7 +188,7 @@ func (insp *Inspection) place(norm []byte, set *patches.Set) ([]byte, error) {
 // replaced, and where each hunk landed.
 func (insp *Inspection) Notes() []string {
 	var out []string
-	if !insp.Selection.Exact && insp.Selection.Note != "" {
+	if insp.Selection.Note != "" {
 		out = append(out, "note: "+insp.Selection.Note)
 	}
 	if insp.PatchState == Stale {

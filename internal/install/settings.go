@@ -21,6 +21,7 @@ type Settings struct {
 	StopTimeout  time.Duration // stop-timeout (seconds): wait for an instance to exit; default 60
 	HealthPath   string        // health-path: URL path that answers < 500 when an instance is up; default "/"
 	BalancerOff  bool          // balancer off: you run your own front end (see 'zenpatch frontend'); default on
+	HookOff      bool          // hook off: upgrades run 'zenpatch upgrade' some other way (configuration management), so verify does not ask for the yum/dnf hook; default on
 	// Balancer settings, in a <balancer> section.
 	Balancer BalancerSettings
 }
@@ -90,13 +91,13 @@ func (i *Install) ReadSettings(zc *ZopeConf) (*Settings, error) {
 		}
 		s.HealthPath = k.Value
 	}
-	if k := r.Get("balancer"); k != nil {
-		switch strings.ToLower(k.Value) {
-		case "off", "no", "false":
-			s.BalancerOff = true
-		case "on", "yes", "true":
-		default:
-			return nil, fmt.Errorf("%s: balancer %q: want on or off", k.Pos, k.Value)
+	for key, dst := range map[string]*bool{"balancer": &s.BalancerOff, "hook": &s.HookOff} {
+		if k := r.Get(key); k != nil {
+			on, err := onOff(k)
+			if err != nil {
+				return nil, err
+			}
+			*dst = !on
 		}
 	}
 	for _, b := range r.Children("balancer") {
@@ -124,14 +125,23 @@ func (i *Install) ReadSettings(zc *ZopeConf) (*Settings, error) {
 			return nil, err
 		}
 		if k := b.Get("cookie-affinity"); k != nil {
-			switch strings.ToLower(k.Value) {
-			case "on", "yes", "true":
-				bs.Affinity = true
-			case "off", "no", "false":
-			default:
-				return nil, fmt.Errorf("%s: cookie-affinity %q: want on or off", k.Pos, k.Value)
+			on, err := onOff(k)
+			if err != nil {
+				return nil, err
 			}
+			bs.Affinity = on
 		}
 	}
 	return s, nil
+}
+
+// onOff reads an on/off key (also yes/no, true/false).
+func onOff(k *zconfig.Key) (bool, error) {
+	switch strings.ToLower(k.Value) {
+	case "on", "yes", "true":
+		return true, nil
+	case "off", "no", "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("%s: %s %q: want on or off", k.Pos, k.Name, k.Value)
 }
