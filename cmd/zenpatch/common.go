@@ -140,7 +140,7 @@ func (c *common) options(e *env) (install.Options, error) {
 		return opt, usageErr("--per-cpu %g: want a factor above 0 and at most 8", c.perCPU)
 	}
 	perCPU := c.perCPU
-	sys := sizing.Host()
+	sys := sizing.HostAt(e.getenv("ZENPATCH_SYSROOT")) // a fake machine, for tests only (README: Development)
 	opt.Recommend = func() sizing.Recommendation { return sizing.Recommend(sys, perCPU, mem) }
 	return opt, nil
 }
