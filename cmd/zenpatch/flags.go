@@ -118,7 +118,7 @@ func (f *installFlags) options(inv *invocation, s *sizingFlags) (install.Options
 		return opt, usageErr("", "--per-cpu %g: want a factor above 0 and at most 8", s.perCPU)
 	}
 	perCPU := s.perCPU
-	sys := sizing.Host()
+	sys := sizing.HostAt(inv.getenv("ZENPATCH_SYSROOT")) // a fake machine, for tests only (README: Development)
 	opt.Recommend = func() sizing.Recommendation { return sizing.Recommend(sys, perCPU, mem) }
 	return opt, nil
 }
