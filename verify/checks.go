@@ -152,6 +152,9 @@ func Install(r *Report, inst *install.Install, opt install.Options, hook HookSta
 		r.Add("install", "patch", Drift, fmt.Sprintf("%s is not applied: run 'zenpatch apply'", insp.Selection.Entry.ID), time.Since(t0))
 	case install.Stale:
 		r.Add("install", "patch", Drift, fmt.Sprintf("%s is applied; %s replaces it: run 'zenpatch apply'", insp.AppliedID, insp.Selection.Entry.ID), time.Since(t0))
+	case install.Unsupported:
+		r.Add("install", "patch", Unsupported, insp.Problem.Error(), time.Since(t0))
+		return
 	default:
 		r.Add("install", "patch", Conflict, fmt.Sprintf("%s: %v", insp.PatchState, insp.Problem), time.Since(t0))
 		return
@@ -185,9 +188,12 @@ func Install(r *Report, inst *install.Install, opt install.Options, hook HookSta
 			r.Add("install", "instance-configs", Drift, fmt.Sprintf("instance %s started with an older zope.conf: run 'zopectl restart'", strings.Join(stale, ", ")), time.Since(t0))
 		}
 	}
-	if hook.Installed {
+	switch {
+	case hook.Installed:
 		r.Add("install", "hook", OK, hook.Detail, 0)
-	} else {
+	case ctl != nil && ctl.Settings.HookOff:
+		r.Add("install", "hook", Skipped, "hook off in "+install.SettingsPath+": upgrades run 'zenpatch upgrade' some other way", 0)
+	default:
 		r.Add("install", "hook", Drift, hook.Detail, 0)
 	}
 }
@@ -262,6 +268,28 @@ func Live(ctx context.Context, r *Report, inst *install.Install) {
 			r.Add("live", name, OK, fmt.Sprintf("reached via %s (%s)", addr, b.State), time.Since(t0))
 		} else {
 			r.Add("live", name, Error, fmt.Sprintf("not reached via %s (state %s)", addr, b.State), time.Since(t0))
+		}
+	}
+	// zope.conf's further <http-server> addresses: each answers through
+	// the balancer too.
+	for _, a := range ctl.ListenAddrs()[1:] {
+		dial := a
+		if strings.HasPrefix(a, ":") {
+			dial = "127.0.0.1" + a
+		}
+		t0 = time.Now()
+		resp, err := client.Get("http://" + dial + ctl.Settings.HealthPath)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode >= 500 {
+				err = fmt.Errorf("answered %s", resp.Status)
+			}
+		}
+		if err != nil {
+			r.Add("live", "listener-"+a, Error, err.Error(), time.Since(t0))
+		} else {
+			r.Add("live", "listener-"+a, OK, "the balancer answers on zope.conf's further <http-server> address", time.Since(t0))
 		}
 	}
 }

@@ -24,7 +24,11 @@ const (
 	Skipped  Status = "skipped"
 	Drift    Status = "drift"    // exit 2: not as it should be; 'zenpatch apply' or a restart fixes it
 	Error    Status = "error"    // exit 1: broken
-	Conflict Status = "conflict" // exit 3: a patch does not fit, or the version is unsupported
+	Conflict Status = "conflict" // exit 3: a patch does not fit
+	// Unsupported is an install zenpatch does not serve (its version, or a
+	// web tier run by another program than zopectl): exit 3, and not an
+	// error of zenpatch's.
+	Unsupported Status = "unsupported"
 )
 
 // Check is one verified fact.
@@ -51,7 +55,7 @@ func (r *Report) Add(group, name string, st Status, detail string, d time.Durati
 func (r *Report) Worst() Status {
 	worst, rank := OK, 0
 	for _, c := range r.Checks {
-		if n := map[Status]int{Drift: 1, Error: 2, Conflict: 3}[c.Status]; n > rank {
+		if n := map[Status]int{Drift: 1, Error: 2, Unsupported: 3, Conflict: 4}[c.Status]; n > rank {
 			worst, rank = c.Status, n
 		}
 	}
@@ -92,7 +96,11 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "%-*s  %-8s %s\n", width, c.Group+"/"+c.Name, c.Status, c.Detail)
 	}
 	n := r.Counts()
-	fmt.Fprintf(w, "%d checks: %d ok, %d drift, %d conflict, %d error, %d skipped\n", len(r.Checks), n[OK], n[Drift], n[Conflict], n[Error], n[Skipped])
+	fmt.Fprintf(w, "%d checks: %d ok, %d drift, %d conflict, %d error, %d skipped", len(r.Checks), n[OK], n[Drift], n[Conflict], n[Error], n[Skipped])
+	if n[Unsupported] > 0 {
+		fmt.Fprintf(w, ", %d unsupported", n[Unsupported])
+	}
+	fmt.Fprintln(w)
 }
 
 // jsonReport is the stable --json form.
@@ -165,7 +173,7 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 		tc := junitCase{Name: c.Name, Classname: "zenpatch." + c.Group, Time: secs(c.Duration), Output: c.Detail}
 		p := &junitProblem{Message: firstLine(c.Detail), Type: string(c.Status), Text: c.Detail}
 		switch c.Status {
-		case Drift, Conflict:
+		case Drift, Conflict, Unsupported:
 			tc.Failure = p
 			s.Fails++
 			out.Fails++

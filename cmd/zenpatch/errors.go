@@ -78,7 +78,7 @@ func classify(err error) (code int, hint string, quiet bool) {
 	case errors.Is(err, errPending):
 		return exitPending, "", true
 	case errors.As(err, &vf):
-		return map[verify.Status]int{verify.Drift: exitPending, verify.Error: exitError, verify.Conflict: exitConflict}[vf.Worst], "", true
+		return map[verify.Status]int{verify.Drift: exitPending, verify.Error: exitError, verify.Conflict: exitConflict, verify.Unsupported: exitConflict}[vf.Worst], "", true
 	case errors.Is(err, zope.ErrDown):
 		return exitConflict, "", true
 	case errors.As(err, &child):

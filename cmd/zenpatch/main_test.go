@@ -25,6 +25,7 @@ import (
 
 	"github.com/zenpatch/zenpatch/internal/balancer"
 	"github.com/zenpatch/zenpatch/internal/fixture"
+	"github.com/zenpatch/zenpatch/internal/install"
 	"github.com/zenpatch/zenpatch/internal/loadtest"
 	"github.com/zenpatch/zenpatch/internal/zope"
 
@@ -322,23 +323,29 @@ func testPorts(ts *testscript.TestScript, n int) int {
 }
 
 // sandbox DIR [VERSION]: a runnable sandbox install with free ports: $PORT
-// (zope.conf's HTTP port) and $BASE (instance 1; base-port in
-// etc/zenpatch.conf), and ZENPATCH pointing at the zenpatch under test.
+// (zope.conf's HTTP port), $BASE (instance 1; base-port in
+// etc/zenpatch.conf), $PORT1..$PORT5 (instances 1..5), $PORTB (free, for a
+// second <http-server>) and $PORTB1..$PORTB5 (the instances' ports for it).
 func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 	version := "4.2.5"
 	if len(args) > 1 {
 		version = args[1]
 	}
 	port := testPorts(ts, 1)
-	base := testPorts(ts, 6)
+	// Instance ports: base.. for zope.conf's first <http-server>, and
+	// base+100.. for a second one (install.ListenerStride).
+	base := testPorts(ts, install.ListenerStride+6)
+	second := testPorts(ts, 1)
 	dir := ts.MkAbs(args[0])
 	ts.Check(sandbox.Create(dir, sandbox.Options{Version: version, Port: port}))
 	conf := fmt.Sprintf("# test sandbox\nbase-port %d\nstart-timeout 20\nstop-timeout 10\n", base)
 	ts.Check(os.WriteFile(filepath.Join(dir, "etc/zenpatch.conf"), []byte(conf), 0o644))
 	ts.Setenv("PORT", strconv.Itoa(port))
 	ts.Setenv("BASE", strconv.Itoa(base))
+	ts.Setenv("PORTB", strconv.Itoa(second)) // free, for a second <http-server>
 	for i := 1; i <= 5; i++ {
 		ts.Setenv(fmt.Sprintf("PORT%d", i), strconv.Itoa(base+i-1))
+		ts.Setenv(fmt.Sprintf("PORTB%d", i), strconv.Itoa(base+install.ListenerStride+i-1))
 	}
 	ts.Setenv("ZOPE_STANDIN_WORK", "2000")
 	ts.Setenv("ZOPE_STANDIN_COLD_SECONDS", "0")

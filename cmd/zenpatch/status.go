@@ -14,6 +14,7 @@ import (
 type statusJSON struct {
 	Zenhome  string           `json:"zenhome"`
 	Version  *install.Version `json:"zenoss"`
+	WebTier  install.WebTier  `json:"web_tier"`
 	Patch    patchJSON        `json:"patch"`
 	Zopes    zopesJSON        `json:"zopes"`
 	ZopeConf *confJSON        `json:"zope_conf,omitempty"`
@@ -97,6 +98,7 @@ func gatherStatus(inst *install.Install, insp *install.Inspection) *statusJSON {
 		v := insp.Version
 		st.Version = &v
 	}
+	st.WebTier = insp.WebTier
 	st.Patch = patchJSON{State: insp.PatchState, Applied: insp.AppliedID, Record: insp.Recorded, Pending: !insp.Plan.Empty()}
 	if insp.Selection.Entry != nil {
 		st.Patch.Selected, st.Patch.Exact, st.Patch.Note = insp.Selection.Entry.ID, insp.Selection.Exact, insp.Selection.Note
@@ -133,6 +135,9 @@ func printStatus(w io.Writer, st *statusJSON) {
 		row("version", "Zenoss %s%s, from %s", v.Version, build, v.Source)
 	} else {
 		row("version", "unknown")
+	}
+	if w := st.WebTier; w.Program != "" && !w.Zopectl() {
+		row("web tier", "%s (%s: webserverctl %s): not zopectl, so zenpatch leaves it alone", w.Program, w.Source, w.Program)
 	}
 	p := st.Patch
 	switch p.State {

@@ -103,7 +103,7 @@ func (lb *Balancer) Undrain(name string) error {
 	}
 	b.draining = false
 	b.up, b.failRun, b.okRun, b.upSince = true, 0, lb.cfg.Rise, time.Now()
-	b.client.CloseIdleConnections() // a restarted instance: the old ones are dead
+	b.closeIdle() // a restarted instance: the old ones are dead
 	lb.dispatchLocked()
 	return nil
 }

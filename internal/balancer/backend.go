@@ -26,8 +26,12 @@ import (
 // BackendSpec describes one backend.
 type BackendSpec struct {
 	Name string // shown in status and metrics; e.g. "1"
-	Addr string // host:port
-	Cap  int    // most requests at once (zserver-threads; default 4)
+	Addr string // host:port: for requests that came on Server.Public, and for health checks
+	Cap  int    // most requests at once (zserver-threads; default 4), over all its addresses
+	// Extra are the backend's addresses for the requests that came on
+	// Server.Extra's listeners, in the same order (a Zope with a second
+	// <http-server>): one backend, one cap, one health, several ports.
+	Extra []string
 }
 
 // BackendState is a backend's state: up, down or draining.
@@ -58,7 +62,14 @@ type Backend struct {
 
 	classes [6]prometheus.Counter // by status class 1xx..5xx; [0] = transport error
 	seconds prometheus.Observer
-	client  *fasthttp.HostClient // keep-alive connections to it
+	clients []*fasthttp.HostClient // keep-alive connections to Addr, then to each of Extra
+}
+
+// closeIdle drops the pooled connections to every address of the backend.
+func (b *Backend) closeIdle() {
+	for _, c := range b.clients {
+		c.CloseIdleConnections()
+	}
 }
 
 // state is the backend's state (mutex held).

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -152,21 +153,27 @@ func New(cfg Config, specs []BackendSpec) (*Balancer, error) {
 }
 
 // SetBackends replaces the backend set (SIGHUP reload). Backends whose
-// address is unchanged keep their state and connections; removed ones
-// stop taking requests at once and finish what they have.
+// addresses are unchanged keep their state and connections; removed ones
+// stop taking requests at once and finish what they have. Every backend
+// has as many Extra addresses as the others.
 func (lb *Balancer) SetBackends(specs []BackendSpec) error {
 	if len(specs) == 0 {
 		return errors.New("no backends")
 	}
 	seen := map[string]bool{}
 	for i, s := range specs {
-		if _, _, err := net.SplitHostPort(s.Addr); err != nil {
-			return fmt.Errorf("backend %q: want host:port", s.Addr)
+		for _, a := range append([]string{s.Addr}, s.Extra...) {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				return fmt.Errorf("backend %q: want host:port", a)
+			}
+			if seen[a] {
+				return fmt.Errorf("backend %s given twice", a)
+			}
+			seen[a] = true
 		}
-		if seen[s.Addr] {
-			return fmt.Errorf("backend %s given twice", s.Addr)
+		if len(s.Extra) != len(specs[0].Extra) {
+			return fmt.Errorf("backend %s has %d extra addresses, backend %s has %d: each backend needs one per extra listener", s.Addr, len(s.Extra), specs[0].Addr, len(specs[0].Extra))
 		}
-		seen[s.Addr] = true
 		if s.Name == "" {
 			specs[i].Name = strconv.Itoa(i + 1)
 		}
@@ -178,25 +185,36 @@ func (lb *Balancer) SetBackends(specs []BackendSpec) error {
 	defer lb.mu.Unlock()
 	old := map[string]*Backend{}
 	for _, b := range lb.backends {
-		old[b.Addr] = b
+		old[strings.Join(append([]string{b.Addr}, b.Extra...), ",")] = b
 	}
 	var next []*Backend
 	for _, s := range specs {
-		if b, ok := old[s.Addr]; ok {
+		key := strings.Join(append([]string{s.Addr}, s.Extra...), ",")
+		if b, ok := old[key]; ok {
 			b.Name, b.Cap = s.Name, s.Cap
 			next = append(next, b)
-			delete(old, s.Addr)
+			delete(old, key)
 			continue
 		}
-		b := &Backend{BackendSpec: s, up: true, client: lb.newClient(s.Addr)}
+		b := &Backend{BackendSpec: s, up: true}
+		for _, a := range append([]string{s.Addr}, s.Extra...) {
+			b.clients = append(b.clients, lb.newClient(a))
+		}
 		lb.m.register(b)
 		next = append(next, b)
 	}
 	for _, b := range old {
 		lb.m.unregister(b)
-		b.client.CloseIdleConnections()
+		b.closeIdle()
 	}
 	lb.backends = next
 	lb.dispatchLocked()
 	return nil
+}
+
+// listeners is how many public listeners the backends have addresses for.
+func (lb *Balancer) listeners() int {
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	return 1 + len(lb.backends[0].Extra)
 }

@@ -525,3 +525,52 @@ func TestHeaderDeadlineOnlyCoversHeaders(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, 200, resp.StatusCode)
 }
+
+// A Zope with two <http-server> sections: the balancer listens on both
+// addresses; a request on the second goes to an instance's second port;
+// the instance's cap counts requests from both.
+func TestExtraListeners(t *testing.T) {
+	a1, a2, b1, b2 := newZope(t, true), newZope(t, false), newZope(t, false), newZope(t, false)
+	lb, err := New(Config{SlowStart: -1, HealthInterval: 50 * time.Millisecond}, []BackendSpec{
+		{Addr: a1.addr(), Extra: []string{a2.addr()}, Cap: 1},
+		{Addr: b1.addr(), Extra: []string{b2.addr()}, Cap: 1},
+	})
+	require.NoError(t, err)
+	pub, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	extra, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- (&Server{LB: lb, Public: pub, Extra: []net.Listener{extra}}).Run(ctx) }()
+	t.Cleanup(func() { cancel(); assert.NoError(t, <-done) })
+
+	// a's only slot is taken by a request on the first listener...
+	first := make(chan int)
+	lb.mu.Lock()
+	lb.backends[1].draining = true
+	lb.mu.Unlock()
+	go func() { c, _, _ := get(t, "http://"+pub.Addr().String()); first <- c }()
+	require.Eventually(t, func() bool { return a1.cur.Load() == 1 }, time.Second, time.Millisecond)
+	require.NoError(t, lb.Undrain("2"))
+	// ...so requests on the second listener go to b's second port.
+	for range 3 {
+		c, body, _ := get(t, "http://"+extra.Addr().String())
+		assert.Equal(t, http.StatusOK, c)
+		assert.Contains(t, body, "from "+b2.addr())
+	}
+	a1.gate <- struct{}{}
+	assert.Equal(t, http.StatusOK, <-first)
+	assert.Zero(t, a2.served.Load()+b1.served.Load(), "nothing crossed listeners")
+
+	// Every backend needs an address per listener; a server needs a
+	// listener per address.
+	_, err = New(Config{}, []BackendSpec{{Addr: a1.addr(), Extra: []string{a2.addr()}}, {Addr: b1.addr()}})
+	assert.ErrorContains(t, err, "one per extra listener")
+	lb2, err := New(Config{}, []BackendSpec{{Addr: a1.addr(), Extra: []string{a2.addr()}}})
+	require.NoError(t, err)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	assert.ErrorContains(t, (&Server{LB: lb2, Public: l}).Run(context.Background()), "0 extra listeners for backends with 1 extra addresses")
+}

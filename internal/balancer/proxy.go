@@ -76,8 +76,12 @@ func (lb *Balancer) newClient(addr string) *fasthttp.HostClient {
 // RFC 2616 13.5.1).
 var hopByHop = [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
-// serve proxies one request.
-func (lb *Balancer) serve(ctx *fasthttp.RequestCtx) {
+// serve proxies one request that came on the public listener.
+func (lb *Balancer) serve(ctx *fasthttp.RequestCtx) { lb.serveOn(ctx, 0) }
+
+// serveOn proxies one request that came on listener k (0: Server.Public,
+// k: Server.Extra[k-1]) to the backend's address for that listener.
+func (lb *Balancer) serveOn(ctx *fasthttp.RequestCtx, k int) {
 	req := &ctx.Request
 	closeAfter := req.Header.ConnectionClose()
 	stripRequestHopByHop(&req.Header)
@@ -116,7 +120,7 @@ func (lb *Balancer) serve(ctx *fasthttp.RequestCtx) {
 			req.Header.SetHost(b.Addr)
 		}
 		start := time.Now()
-		err = b.client.Do(req, &ctx.Response)
+		err = b.clients[k].Do(req, &ctx.Response)
 		lb.release(b)
 		if err == nil {
 			b.observe(time.Since(start))

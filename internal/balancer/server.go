@@ -24,12 +24,14 @@ const (
 	ShutdownTimeout   = 30 * time.Second // graceful stop: in-flight requests get this long
 )
 
-// Server runs a balancer on a public listener and, optionally, its admin
-// API on another (a unix socket).
+// Server runs a balancer on a public listener (and, for a Zope with more
+// than one <http-server>, extra ones) and, optionally, its admin API on
+// another (a unix socket).
 type Server struct {
 	LB     *Balancer
 	Public net.Listener
-	Admin  net.Listener // nil: no admin API
+	Extra  []net.Listener // served with the backends' Extra addresses, in order
+	Admin  net.Listener   // nil: no admin API
 	Logger *slog.Logger
 	// ReadHeaderTimeout overrides the package default (tests).
 	ReadHeaderTimeout time.Duration
@@ -51,27 +53,39 @@ func (s *Server) Run(ctx context.Context) error {
 	if rht == 0 {
 		rht = ReadHeaderTimeout
 	}
-	pub := &fasthttp.Server{
-		Handler:     s.LB.serve,
-		ReadTimeout: rht, // until the headers are in; then HeaderReceived extends it
-		HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-			if h.ContentLength() == 0 {
-				return fasthttp.RequestConfig{} // no body to wait for: no deadline to move
-			}
-			return fasthttp.RequestConfig{ReadTimeout: ReadTimeout}
-		},
-		WriteTimeout:          WriteTimeout,
-		IdleTimeout:           IdleTimeout,
-		ReadBufferSize:        MaxHeaderBytes,
-		MaxRequestBodySize:    MaxBody,
-		NoDefaultServerHeader: true,
-		NoDefaultContentType:  true,
-		ErrorHandler:          requestError,
-		CloseOnShutdown:       true,
-		Logger:                fastLogger{log},
+	if want := s.LB.listeners() - 1; len(s.Extra) != want {
+		return fmt.Errorf("%d extra listeners for backends with %d extra addresses", len(s.Extra), want)
 	}
-	errc := make(chan error, 2)
-	go func() { errc <- pub.Serve(s.Public) }()
+	newServer := func(handler fasthttp.RequestHandler) *fasthttp.Server {
+		return &fasthttp.Server{
+			Handler:     handler,
+			ReadTimeout: rht, // until the headers are in; then HeaderReceived extends it
+			HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+				if h.ContentLength() == 0 {
+					return fasthttp.RequestConfig{} // no body to wait for: no deadline to move
+				}
+				return fasthttp.RequestConfig{ReadTimeout: ReadTimeout}
+			},
+			WriteTimeout:          WriteTimeout,
+			IdleTimeout:           IdleTimeout,
+			ReadBufferSize:        MaxHeaderBytes,
+			MaxRequestBodySize:    MaxBody,
+			NoDefaultServerHeader: true,
+			NoDefaultContentType:  true,
+			ErrorHandler:          requestError,
+			CloseOnShutdown:       true,
+			Logger:                fastLogger{log},
+		}
+	}
+	servers := []*fasthttp.Server{newServer(s.LB.serve)}
+	for k := range s.Extra {
+		servers = append(servers, newServer(func(ctx *fasthttp.RequestCtx) { s.LB.serveOn(ctx, k+1) }))
+	}
+	listeners := append([]net.Listener{s.Public}, s.Extra...)
+	errc := make(chan error, len(servers)+1)
+	for i, srv := range servers {
+		go func() { errc <- srv.Serve(listeners[i]) }()
+	}
 	var adm *http.Server
 	if s.Admin != nil {
 		adm = &http.Server{Handler: s.LB.AdminHandler(), ReadHeaderTimeout: ReadHeaderTimeout}
@@ -85,8 +99,10 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
 	defer cancel()
-	if e := pub.ShutdownWithContext(sctx); e != nil && err == nil {
-		err = e
+	for _, srv := range servers {
+		if e := srv.ShutdownWithContext(sctx); e != nil && err == nil {
+			err = e
+		}
 	}
 	if adm != nil {
 		_ = adm.Shutdown(sctx)

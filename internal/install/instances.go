@@ -15,11 +15,18 @@ import (
 // zope.conf at every start; never edit them by hand.
 const InstanceDir = StateDir + "/instances"
 
+// ListenerStride is the distance between the instance ports of two
+// <http-server> sections: instance N serves listener k (0-based) on
+// base-port + ListenerStride×k + N − 1. With two listeners, ZOPES is at most
+// ListenerStride.
+const ListenerStride = 100
+
 // Instance is what differs for Zope instance N (1-based).
 type Instance struct {
 	N          int
-	Host       string // HTTP host ("" = all interfaces)
-	Port       int
+	Host       string // the first listener's host ("" = all interfaces)
+	Port       int    // the first listener's port
+	Listeners  []Listener
 	ConfigPath string // relative to ZENHOME
 	PidFile    string // absolute, as in the derived config
 	LockFile   string
@@ -27,15 +34,20 @@ type Instance struct {
 	AccessLog  string
 }
 
-// Addr is the address to reach the instance on from this host.
-func (in Instance) Addr() string {
-	h := in.Host
+// Addr is the address to reach the instance's first listener on from this
+// host.
+func (in Instance) Addr() string { return in.AddrOf(0) }
+
+// AddrOf is the address to reach the instance's listener k on from this
+// host.
+func (in Instance) AddrOf(k int) string {
+	h := in.Listeners[k].Host
 	if h == "" || h == "0.0.0.0" {
 		h = "127.0.0.1"
 	} else if h == "::" {
 		h = "::1"
 	}
-	return net.JoinHostPort(h, strconv.Itoa(in.Port))
+	return net.JoinHostPort(h, strconv.Itoa(in.Listeners[k].Port))
 }
 
 // suffixed inserts -N before a file's extension: Z2.pid → Z2-2.pid.
@@ -45,27 +57,30 @@ func suffixed(p string, n int) string {
 }
 
 // DeriveInstance makes instance n's config from zope.conf: its own HTTP
-// port (base+n-1, port-base folded in), pid file, lock file, event and
-// access logs, and ZEO client cache names; everything else (ZEO server,
+// port for each <http-server> (base-port + ListenerStride×k + n − 1 for
+// the k-th, port-base folded in), pid file, lock file, event and access
+// logs, and ZEO client cache names; everything else (ZEO server,
 // storages, threads…) shared. Servers other than HTTP (FTP, WebDAV, ICP)
 // stay with instance 1 only, since N instances cannot share their ports.
 func DeriveInstance(zc *ZopeConf, n, basePort int) (Instance, []byte) {
 	cfg := zc.Config.Clone()
 	r := cfg.Root
-	inst := Instance{N: n, Host: zc.HTTPHost, Port: basePort + n - 1, ConfigPath: fmt.Sprintf("%s/zope-%d.conf", InstanceDir, n)}
+	inst := Instance{N: n, ConfigPath: fmt.Sprintf("%s/zope-%d.conf", InstanceDir, n)}
+	for k, l := range zc.HTTP {
+		inst.Listeners = append(inst.Listeners, Listener{Host: l.Host, Port: basePort + ListenerStride*k + n - 1})
+	}
+	inst.Host, inst.Port = inst.Listeners[0].Host, inst.Listeners[0].Port
 	r.Remove("port-base")
 	var keep []*zconfig.Section
-	httpDone := false
+	k := 0
 	for _, s := range r.Sections {
 		switch s.Type {
 		case "http-server":
-			if httpDone {
-				continue // one HTTP server per instance: the balancer fronts them
-			}
-			httpDone = true
-			addr := strconv.Itoa(inst.Port)
-			if zc.HTTPHost != "" {
-				addr = net.JoinHostPort(zc.HTTPHost, addr)
+			l := inst.Listeners[k]
+			k++
+			addr := strconv.Itoa(l.Port)
+			if l.Host != "" {
+				addr = net.JoinHostPort(l.Host, addr)
 			}
 			s.Set("address", addr)
 		case "ftp-server", "webdav-source-server", "icp-server", "fast-cgi", "clock-server":

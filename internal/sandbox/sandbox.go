@@ -3,8 +3,10 @@
 // patches/vendor, with ZENHOME and the HTTP port put in), whose zopectl
 // starts a stand-in Zope: a Python program that plays Zope's control
 // program (pid file, lock file, logs, daemonising, start/stop/status/fg)
-// and its HTTP server, with GIL-bound page rendering and a cold start. It
-// needs python3 and nothing else. Used by tests and 'zenpatch demo'.
+// and its HTTP server, with GIL-bound page rendering and a cold start; and a
+// stand-in bin/zenoss that plays Zenoss's upgrade flow (the first start
+// after an upgrade migrates, then starts Zope, then deletes .upgraded). It
+// needs python3 and nothing else. Used by tests and 'zenpatch demo' (Demo).
 package sandbox
 
 import (
@@ -22,7 +24,7 @@ import (
 )
 
 //go:embed files
-var files embed.FS
+var files embed.FS // the stand-in Zope and the stand-in bin/zenoss
 
 // Shapes are the install shapes a sandbox can take, by Zenoss version.
 var Shapes = []string{"4.2.5", "3.2.1"}
@@ -105,6 +107,13 @@ func Create(dir string, opt Options) error {
 		}
 	}
 	if err != nil {
+		return err
+	}
+	master, err := files.ReadFile("files/zenoss")
+	if err != nil {
+		return err
+	}
+	if err := write(filepath.Join(home, "bin/zenoss"), Localize(master, home, opt.Port), 0o755); err != nil {
 		return err
 	}
 	for _, d := range []string{"var", "log"} {

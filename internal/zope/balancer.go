@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,11 +26,16 @@ const (
 )
 
 // BackendSpecs are the instances as balancer backends (cap =
-// zserver-threads).
+// zserver-threads), with an address for each <http-server> of zope.conf.
 func (c *Controller) BackendSpecs() []balancer.BackendSpec {
 	var out []balancer.BackendSpec
 	for n := 1; n <= c.Zopes; n++ {
-		out = append(out, balancer.BackendSpec{Name: strconv.Itoa(n), Addr: c.Instance(n).Addr(), Cap: c.Conf.Threads})
+		zi := c.Instance(n)
+		spec := balancer.BackendSpec{Name: strconv.Itoa(n), Addr: zi.Addr(), Cap: c.Conf.Threads}
+		for k := 1; k < len(zi.Listeners); k++ {
+			spec.Extra = append(spec.Extra, zi.AddrOf(k))
+		}
+		out = append(out, spec)
 	}
 	return out
 }
@@ -41,6 +47,16 @@ func (c *Controller) ListenAddr() string {
 		return c.Settings.Balancer.Listen
 	}
 	return c.Conf.HTTPAddress()
+}
+
+// ListenAddrs are every address the balancer listens on: ListenAddr, then
+// the addresses of zope.conf's further <http-server> sections.
+func (c *Controller) ListenAddrs() []string {
+	out := []string{c.ListenAddr()}
+	for _, l := range c.Conf.HTTP[1:] {
+		out = append(out, l.Address())
+	}
+	return out
 }
 
 // BalancerConfig is the balancer's configuration from etc/zenpatch.conf,
@@ -111,19 +127,28 @@ func (c *Controller) Serve(ctx context.Context, over balancer.Config, procs int,
 	if err != nil {
 		return err
 	}
-	addr := c.ListenAddr()
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return &ListenError{Addr: addr, Err: err}
+	var ls []net.Listener
+	closeAll := func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}
+	for _, addr := range c.ListenAddrs() {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			closeAll()
+			return &ListenError{Addr: addr, Err: err}
+		}
+		ls = append(ls, l)
 	}
 	adm, err := balancer.ListenAdmin(c.Inst.Abs(AdminSocket))
 	if err != nil {
-		l.Close()
+		closeAll()
 		return err
 	}
+	ls = append(ls, adm)
 	if err := c.Inst.WriteFile(BalancerPid, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-		l.Close()
-		adm.Close()
+		closeAll()
 		return err
 	}
 	defer func() {
@@ -136,8 +161,8 @@ func (c *Controller) Serve(ctx context.Context, over balancer.Config, procs int,
 	if procs == 0 {
 		procs = c.Settings.Balancer.Procs
 	}
-	log.Info("balancing", "listen", addr, "zopes", c.Zopes, "cap", c.Conf.Threads, "procs", balancer.StartProcs(ctx, log, procs), "runtime", balancer.RuntimeTuning(), "admin", AdminSocket)
-	return (&balancer.Server{LB: lb, Public: l, Admin: adm}).Run(ctx)
+	log.Info("balancing", "listen", strings.Join(c.ListenAddrs(), ","), "zopes", c.Zopes, "cap", c.Conf.Threads, "procs", balancer.StartProcs(ctx, log, procs), "runtime", balancer.RuntimeTuning(), "admin", AdminSocket)
+	return (&balancer.Server{LB: lb, Public: ls[0], Extra: ls[1 : len(ls)-1], Admin: adm}).Run(ctx)
 }
 
 // reloadOnHUP re-reads the backends (ZOPES, ports) on every SIGHUP until
@@ -190,7 +215,7 @@ func (c *Controller) StartBalancer(ctx context.Context) error {
 	admin := c.Admin()
 	for {
 		if _, err := admin.Status(ctx); err == nil {
-			fmt.Fprintf(c.Out, "balancer started (pid %d) on %s → %d instances\n", cmd.Process.Pid, c.ListenAddr(), c.Zopes)
+			fmt.Fprintf(c.Out, "balancer started (pid %d) on %s → %d instances\n", cmd.Process.Pid, strings.Join(c.ListenAddrs(), " and "), c.Zopes)
 			return nil
 		}
 		select {

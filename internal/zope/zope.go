@@ -62,6 +62,9 @@ func New(inst *install.Install, out io.Writer) (*Controller, error) {
 	if n < 1 {
 		n = 1
 	}
+	if len(zc.HTTP) > 1 && n > install.ListenerStride {
+		return nil, fmt.Errorf("ZOPES=%d in %s, and %s has %d <http-server> sections: with more than one, ZOPES is at most %d (each listener gets a block of %d instance ports)", n, install.ZopectlPath, install.ZopeConfPath, len(zc.HTTP), install.ListenerStride, install.ListenerStride)
+	}
 	if out == nil {
 		out = io.Discard
 	}
@@ -215,7 +218,17 @@ func (e *PortError) Hint() string {
 	return "stop what holds the port, or move the instances with base-port in " + install.SettingsPath
 }
 
-// checkFree fails when something listens on the instance's port.
+// checkPorts fails when something listens on one of the instance's ports.
+func checkPorts(zi install.Instance) error {
+	for _, l := range zi.Listeners {
+		if err := checkFree(zi.N, l.Host, l.Port); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkFree fails when something listens on an instance's port.
 func checkFree(n int, host string, port int) error {
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	l, err := net.Listen("tcp", addr)
@@ -290,7 +303,7 @@ func (c *Controller) StartOne(ctx context.Context, n int) error {
 		fmt.Fprintf(c.Out, "instance %d already running (pid %d, port %d)\n", n, pid, zi.Port)
 		return nil
 	}
-	if err := checkFree(n, zi.Host, zi.Port); err != nil {
+	if err := checkPorts(zi); err != nil {
 		return err
 	}
 	out, err := c.zopectl(ctx, n, "start")
@@ -405,7 +418,7 @@ func (c *Controller) StartAll(ctx context.Context) error {
 		if _, ok := PID(zi.PidFile); ok {
 			continue
 		}
-		if err := checkFree(n, zi.Host, zi.Port); err != nil {
+		if err := checkPorts(zi); err != nil {
 			return err
 		}
 		todo = append(todo, n)
