@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,17 +12,10 @@ import (
 
 	"github.com/zenpatch/zenpatch/internal/hook"
 	"github.com/zenpatch/zenpatch/internal/install"
-	"github.com/zenpatch/zenpatch/internal/txn"
 )
 
 // hookRecord is var/zenpatch/hook.json: where the hook was installed.
-type hookRecord struct {
-	Root  string   `json:"root"`
-	Files []string `json:"files"`
-	Rule  string   `json:"command"`
-}
-
-const hookRecordPath = install.StateDir + "/hook.json"
+type hookRecord = hook.Record
 
 func cmdHook(e *env, args []string) error {
 	var c common
@@ -32,11 +24,16 @@ func cmdHook(e *env, args []string) error {
 Install (or remove) yum and dnf post-transaction actions that run
 'zenpatch upgrade' whenever the zenoss or zenoss-core package is installed
 or updated:
-  /etc/yum/post-actions/zenpatch.action                    (yum-plugin-post-transaction-actions)
-  /etc/dnf/plugins/post-transaction-actions.d/zenpatch.action  (python3-dnf-plugin-post-transaction-actions)
-The command runs as the install's owner (runuser -u zenoss). Files are
-written only under --root; installing twice changes nothing; uninstall
-removes only files zenpatch wrote.
+  /etc/yum/post-actions/zenpatch.action                        (`+hook.YumPluginPackage+`)
+  /etc/dnf/plugins/post-transaction-actions.d/zenpatch.action  (`+hook.DnfPluginPackage+`)
+The command runs as the install's owner through 'runuser -s /bin/sh USER -c',
+which EL5/EL6 (coreutils) and EL7+ (util-linux) runuser both understand;
+every value in it is shell-quoted, and a ZENHOME, user or path holding a
+character the plugins would mangle (':', '$', '\', control characters,
+non-ASCII) is refused. Warns when yum or dnf lacks the plugin or has it
+disabled. Both files and the record (var/zenpatch/hook.json) are written
+together or not at all, only under --root; installing twice changes
+nothing; uninstall removes only files zenpatch wrote.
 
 Examples:
   sudo zenpatch hook install --zenhome /opt/zenoss
@@ -60,27 +57,22 @@ Examples:
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(absRoot, 0o755); err != nil {
-		return withCode(exitError, fmt.Errorf("--root %s: %w", root, err), "give a directory you may write")
-	}
 	r, err := os.OpenRoot(absRoot)
 	if err != nil {
-		return err
+		return withCode(exitError, fmt.Errorf("--root %s: %w", root, err), "give the directory the system's / is in (default /)")
 	}
 	defer r.Close()
-	if fs.Arg(0) == "uninstall" {
-		res, err := hook.Uninstall(r)
+	show := func(res []hook.Result) {
 		for _, x := range res {
 			fmt.Fprintf(e.stdout, "%s: %s\n", filepath.Join(absRoot, x.Path), x.Action)
 		}
-		if err != nil {
-			return explain(err)
-		}
-		if _, err := inst.Root.Stat(hookRecordPath); err == nil {
-			return inst.Root.Remove(hookRecordPath)
-		}
-		return nil
 	}
+	if fs.Arg(0) == "uninstall" {
+		res, err := hook.Uninstall(r, inst.Root)
+		show(res)
+		return hookErr(err)
+	}
+
 	if self == "" {
 		if self, err = os.Executable(); err != nil {
 			return err
@@ -90,56 +82,78 @@ Examples:
 		return usageErr("--zenpatch %q: want an absolute path", self)
 	}
 	if runAs == "" {
-		runAs = owner(inst.Home)
+		if runAs, err = owner(inst.Home); err != nil {
+			return withCode(exitError, err, "name the user with --user (the account Zenoss runs as, usually zenoss)")
+		}
 	}
 	o := hook.Options{Zenpatch: self, Zenhome: inst.Home, User: runAs}
-	res, err := hook.Install(r, o)
-	for _, x := range res {
-		fmt.Fprintf(e.stdout, "%s: %s\n", filepath.Join(absRoot, x.Path), x.Action)
+	if _, err := hook.Command(o); err != nil {
+		return hookErr(err)
 	}
+	if runAs != "root" {
+		if err := hook.LookupUser(r, runAs); err != nil {
+			return withCode(exitUsage, fmt.Errorf("--user: %w", err), "name an existing account (the one that owns ZENHOME, usually zenoss), or create it first")
+		}
+	}
+	plat, err := hook.Inspect(r)
 	if err != nil {
-		return withCode(exitError, err, "zenpatch never overwrites an action file it did not write")
+		return withCode(exitError, err, "run 'hook install' on the Zenoss host itself, or give --root the top of a system image that has yum or dnf")
 	}
-	rec, _ := json.MarshalIndent(hookRecord{Root: absRoot, Files: []string{hook.YumPath, hook.DnfPath}, Rule: hook.Command(o)}, "", "  ")
-	return txn.WriteFile(inst.Root, hookRecordPath, append(rec, '\n'), 0o644)
+	res, err := hook.Install(r, inst.Root, o)
+	show(res)
+	if err != nil {
+		return hookErr(err)
+	}
+	for _, w := range plat.Warnings {
+		fmt.Fprintf(e.stderr, "zenpatch: warning: %s\nzenpatch: hint: %s\n", w.Msg, w.Hint)
+	}
+	return nil
 }
 
-// owner names the user that owns dir ("" when unknown).
-func owner(dir string) string {
+// hookErr gives hook errors their exit code and hint.
+func hookErr(err error) error {
+	var ue *hook.UnsafeError
+	var fe *hook.ForeignError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ue) && ue.What == "ZENHOME":
+		return withCode(exitError, err, "give --zenhome a path without it: a symlink to the install will do (ln -s DIR /opt/zenoss, then --zenhome /opt/zenoss)")
+	case errors.As(err, &ue) && ue.What == "--zenpatch":
+		return withCode(exitUsage, err, "copy zenpatch to a path without it (e.g. /usr/local/bin/zenpatch) and give that with --zenpatch")
+	case errors.As(err, &ue):
+		return withCode(exitUsage, err, "run it as an account whose name has only letters, digits, '.', '_' and '-'")
+	case errors.As(err, &fe):
+		return withCode(exitError, err, "zenpatch never overwrites an action file it did not write")
+	case errors.Is(err, fs.ErrPermission):
+		return withCode(exitError, err, "the action files live under /etc: run it as root (sudo zenpatch hook …)")
+	}
+	return explain(err)
+}
+
+// owner names the user that owns dir.
+func owner(dir string) (string, error) {
 	fi, err := os.Stat(dir)
 	if err != nil {
-		return ""
+		return "", err
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
-		return ""
+		return "", fmt.Errorf("%s: cannot tell its owner", dir)
 	}
 	u, err := user.LookupId(strconv.Itoa(int(st.Uid)))
 	if err != nil {
-		return ""
+		return "", fmt.Errorf("%s is owned by uid %d, which has no user name here", dir, st.Uid)
 	}
-	return u.Username
+	return u.Username, nil
 }
 
 // readHookRecord returns the hook record and whether its files are in
 // place (checked under the recorded root; nil when not installed).
 func readHookRecord(inst *install.Install) (*hookRecord, bool, error) {
-	data, err := inst.ReadFile(hookRecordPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, false, nil
-	}
-	if err != nil {
+	rec, err := hook.ReadRecord(inst.Root)
+	if err != nil || rec == nil {
 		return nil, false, err
 	}
-	var rec hookRecord
-	if err := json.Unmarshal(data, &rec); err != nil {
-		return nil, false, fmt.Errorf("%s: %v", hookRecordPath, err)
-	}
-	r, err := os.OpenRoot(rec.Root)
-	if err != nil {
-		return &rec, false, nil
-	}
-	defer r.Close()
-	y, d := hook.Installed(r, inst.Home)
-	return &rec, y && d, nil
+	return rec, rec.InPlace(), nil
 }
