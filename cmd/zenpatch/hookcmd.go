@@ -5,10 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
-	"syscall"
 
 	"github.com/zenpatch/zenpatch/internal/hook"
 	"github.com/zenpatch/zenpatch/internal/install"
@@ -37,7 +34,7 @@ nothing; uninstall removes only files zenpatch wrote.
 
 Examples:
   sudo zenpatch hook install --zenhome /opt/zenoss
-  zenpatch hook install --root /tmp/fakeroot   # to look before you leap`)
+  sudo zenpatch hook install --root /mnt/image --user zenoss   # a system image (its yum or dnf, its etc/passwd)`)
 	c.installFlags(fs)
 	fs.StringVar(&root, "root", "/", "write the action files under `DIR` (tests, image builds)")
 	fs.StringVar(&runAs, "user", "", "run 'zenpatch upgrade' as `USER` (default: the owner of ZENHOME)")
@@ -82,7 +79,7 @@ Examples:
 		return usageErr("--zenpatch %q: want an absolute path", self)
 	}
 	if runAs == "" {
-		if runAs, err = owner(inst.Home); err != nil {
+		if runAs, err = hook.Owner(inst.Home); err != nil {
 			return withCode(exitError, err, "name the user with --user (the account Zenoss runs as, usually zenoss)")
 		}
 	}
@@ -129,23 +126,6 @@ func hookErr(err error) error {
 		return withCode(exitError, err, "the action files live under /etc: run it as root (sudo zenpatch hook …)")
 	}
 	return explain(err)
-}
-
-// owner names the user that owns dir.
-func owner(dir string) (string, error) {
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return "", err
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return "", fmt.Errorf("%s: cannot tell its owner", dir)
-	}
-	u, err := user.LookupId(strconv.Itoa(int(st.Uid)))
-	if err != nil {
-		return "", fmt.Errorf("%s is owned by uid %d, which has no user name here", dir, st.Uid)
-	}
-	return u.Username, nil
 }
 
 // readHookRecord returns the hook record and whether its files are in

@@ -235,7 +235,7 @@ func Install(root, home *os.Root, o Options) ([]Result, error) {
 		res = append(res, Result{p, "written"})
 		writes = append(writes, txn.Write{Path: p, Data: files[p], Mode: 0o644})
 	}
-	rec := Record{Root: root.Name(), Files: []string{YumPath, DnfPath}, Rule: cmd, User: o.User}
+	rec := Record{Format: RecordFormat, Root: root.Name(), Files: []string{YumPath, DnfPath}, Rule: cmd, User: o.User}
 	undoRecord, err := rec.write(home)
 	if err != nil {
 		return nil, fmt.Errorf("write %s: %w", RecordPath, err)

@@ -50,7 +50,7 @@ func TestInstallUninstall(t *testing.T) {
 	rec, err := ReadRecord(home)
 	require.NoError(t, err)
 	require.NotNil(t, rec)
-	assert.Equal(t, Record{Root: dir, Files: []string{YumPath, DnfPath}, Rule: want, User: "zenoss"}, *rec)
+	assert.Equal(t, Record{Format: RecordFormat, Root: dir, Files: []string{YumPath, DnfPath}, Rule: want, User: "zenoss"}, *rec)
 	assert.True(t, rec.InPlace())
 	y, d := Installed(root, "something else")
 	assert.False(t, y || d)
@@ -116,7 +116,7 @@ func TestInstallAllOrNothing(t *testing.T) {
 		require.NoError(t, os.MkdirAll(filepath.Join(dir, "etc/dnf"), 0o755))
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "etc/dnf/plugins"), []byte("x"), 0o644))
 		require.NoError(t, os.MkdirAll(filepath.Join(homeDir, "var/zenpatch"), 0o755))
-		oldRec := []byte(`{"root":"/elsewhere","files":[],"command":"old"}` + "\n")
+		oldRec := []byte(`{"format":2,"root":"/elsewhere","files":[],"command":"old"}` + "\n")
 		require.NoError(t, os.WriteFile(filepath.Join(homeDir, RecordPath), oldRec, 0o644))
 		beforeRoot, beforeHome := listTree(t, dir), listTree(t, homeDir)
 

@@ -8,7 +8,9 @@ import (
 	"os/user"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Plugin package names, for the hints.
@@ -212,6 +214,24 @@ func IniValue(data []byte, section, key string) (string, bool) {
 		}
 	}
 	return val, found
+}
+
+// Owner names the user that owns dir: the account the action runs as
+// unless --user says otherwise.
+func Owner(dir string) (string, error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return "", err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return "", fmt.Errorf("%s: cannot tell its owner", dir)
+	}
+	u, err := user.LookupId(strconv.Itoa(int(st.Uid)))
+	if err != nil {
+		return "", fmt.Errorf("%s is owned by uid %d, which has no user name here", dir, st.Uid)
+	}
+	return u.Username, nil
 }
 
 // UnknownUserError says the user the command should run as does not exist.

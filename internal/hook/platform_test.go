@@ -2,6 +2,7 @@ package hook
 
 import (
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -151,4 +152,15 @@ func TestLookupUser(t *testing.T) {
 	err = LookupUser(bare, "no-such-user-zenpatch")
 	require.ErrorAs(t, err, &ue)
 	assert.Contains(t, err.Error(), "this host")
+}
+
+func TestOwner(t *testing.T) {
+	dir := t.TempDir()
+	name, err := Owner(dir)
+	require.NoError(t, err)
+	me, err := user.Current()
+	require.NoError(t, err)
+	assert.Equal(t, me.Username, name)
+	_, err = Owner(filepath.Join(dir, "missing"))
+	assert.Error(t, err)
 }

@@ -17,13 +17,19 @@ import (
 // RecordPath is the record of the installed hook, relative to ZENHOME.
 const RecordPath = install.StateDir + "/hook.json"
 
+// RecordFormat is the record's format: 2 since the action line is quoted
+// and uses su-style runuser; records without it are from the EL7-only,
+// unquoted line ('runuser -u USER -- env …').
+const RecordFormat = 2
+
 // Record is what 'hook install' wrote, kept in ZENHOME so status and
 // verify can check the files are still in place.
 type Record struct {
-	Root  string   `json:"root"`           // absolute --root the files are under
-	Files []string `json:"files"`          // action files, relative to Root
-	Rule  string   `json:"command"`        // the command their rules run
-	User  string   `json:"user,omitempty"` // the user it runs as; "" = root
+	Format int      `json:"format"`         // RecordFormat
+	Root   string   `json:"root"`           // absolute --root the files are under
+	Files  []string `json:"files"`          // action files, relative to Root
+	Rule   string   `json:"command"`        // the command their rules run
+	User   string   `json:"user,omitempty"` // the user it runs as; "" = root
 }
 
 // write stores the record in home and returns a function that puts back
@@ -105,7 +111,17 @@ func ownerOf(root *os.Root) func(p string) error {
 	return func(p string) error { return root.Lchown(p, int(st.Uid), int(st.Gid)) }
 }
 
-// ReadRecord returns the record in home, nil when there is none.
+// StaleRecordError says the hook was installed by an older zenpatch whose
+// action line only works on EL7 and later and is not quoted.
+type StaleRecordError struct{}
+
+// Error implements error.
+func (e *StaleRecordError) Error() string {
+	return fmt.Sprintf("the upgrade hook was installed by an older zenpatch (%s): its action line needs util-linux runuser -u (EL7 and later) and does not quote ZENHOME; run 'zenpatch hook install' again", RecordPath)
+}
+
+// ReadRecord returns the record in home, nil when there is none, and a
+// StaleRecordError for a record of an older format.
 func ReadRecord(home *os.Root) (*Record, error) {
 	data, err := txn.ReadFile(home, RecordPath)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -117,6 +133,9 @@ func ReadRecord(home *os.Root) (*Record, error) {
 	var rec Record
 	if err := json.Unmarshal(data, &rec); err != nil {
 		return nil, fmt.Errorf("%s: %v", RecordPath, err)
+	}
+	if rec.Format < RecordFormat {
+		return nil, &StaleRecordError{}
 	}
 	return &rec, nil
 }
