@@ -22,10 +22,12 @@ const (
 )
 
 // usageError is a bad command line; cmd names the command whose --help
-// the hint points at ("" until dispatch knows it).
+// the hint points at ("" until dispatch knows it), unless hint says
+// better.
 type usageError struct {
-	cmd string
-	msg string
+	cmd  string
+	msg  string
+	hint string
 }
 
 // Error implements error.
@@ -84,6 +86,9 @@ func classify(err error) (code int, hint string, quiet bool) {
 	case errors.As(err, &child):
 		return child.Code, "", true
 	case errors.As(err, &ue):
+		if ue.hint != "" {
+			return exitUsage, ue.hint, false
+		}
 		if ue.cmd == "" {
 			return exitUsage, "see 'zenpatch help'", false
 		}
