@@ -159,7 +159,9 @@ func Install(r *Report, inst *install.Install, opt install.Options, hook HookSta
 		r.Add("install", "patch", Conflict, fmt.Sprintf("%s: %v", insp.PatchState, insp.Problem), time.Since(t0))
 		return
 	}
-	if insp.ZopesNow == insp.ZopesWant {
+	if insp.ZopesErr != nil {
+		r.Add("install", "zopes", Error, insp.ZopesErr.Error(), 0)
+	} else if insp.ZopesNow == insp.ZopesWant {
 		r.Add("install", "zopes", OK, fmt.Sprintf("ZOPES=%d (%s)", insp.ZopesNow, insp.ZopesWhy), 0)
 	} else if insp.ZopesNow == 0 {
 		r.Add("install", "zopes", Drift, fmt.Sprintf("no ZOPES line (unpatched: one Zope), want %d (%s): run 'zenpatch apply'", insp.ZopesWant, insp.ZopesWhy), 0)

@@ -102,7 +102,9 @@ func (f *installFlags) options(inv *invocation, s *sizingFlags) (install.Options
 		s = &sizingFlags{perCPU: 1}
 	}
 	switch s.zopes {
-	case "", "auto":
+	case "":
+	case "auto":
+		opt.Auto = true
 	default:
 		n, err := strconv.Atoi(s.zopes)
 		if err != nil || n < 1 || n > 256 {

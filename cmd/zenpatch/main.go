@@ -27,6 +27,10 @@ func main() {
 		balancer.ReexecTuned() // see internal/balancer/runtime.go
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() { // a second SIGINT or SIGTERM ends the process at once
+		<-ctx.Done()
+		stop()
+	}()
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(code)

@@ -41,8 +41,14 @@ func showDiff(inv *invocation, f *installFlags, s *sizingFlags) error {
 	if insp.Problem != nil {
 		return insp.Problem
 	}
+	if insp.Unpin {
+		fmt.Fprintf(inv.stderr, "zenpatch: note: apply drops the pin of ZOPES (--zopes auto): later applies and upgrades follow the recommendation\n")
+	}
 	if insp.Plan.Empty() {
-		fmt.Fprintf(inv.stderr, "zenpatch: nothing to change: %s applied, ZOPES=%d\n", insp.Selection.Entry.ID, insp.ZopesWant)
+		fmt.Fprintf(inv.stderr, "zenpatch: nothing to change in %s: %s applied, ZOPES=%d\n", install.ZopectlPath, insp.Selection.Entry.ID, insp.ZopesWant)
+		if insp.Unpin {
+			return errPending
+		}
 		return nil
 	}
 	printNotes(inv, insp)
@@ -52,6 +58,14 @@ func showDiff(inv *invocation, f *installFlags, s *sizingFlags) error {
 func printNotes(inv *invocation, insp *install.Inspection) {
 	for _, n := range insp.Notes() {
 		fmt.Fprintf(inv.stderr, "zenpatch: %s\n", n)
+	}
+}
+
+// printInstallNotes says what the install model did on its own (a crash
+// recovery that kept a changed file).
+func printInstallNotes(inv *invocation, inst *install.Install) {
+	for _, n := range inst.Notes() {
+		fmt.Fprintf(inv.stderr, "zenpatch: note: %s\n", n)
 	}
 }
 
@@ -100,6 +114,7 @@ Examples:
 	}
 	defer inst.Close()
 	insp, err := inst.Apply(opt, install.CommitOptions{AfterStep: crashHook(inv)})
+	printInstallNotes(inv, inst)
 	if insp != nil && insp.PatchState == install.Conflict && reject {
 		if err := inst.SaveReject(insp); err != nil {
 			return err
@@ -109,8 +124,12 @@ Examples:
 	if err != nil {
 		return err
 	}
-	if insp.Plan.Empty() {
+	if !insp.Pending() {
 		fmt.Fprintf(inv.stdout, "nothing to do: %s is applied, ZOPES=%d\n", insp.Selection.Entry.ID, insp.ZopesWant)
+		return nil
+	}
+	if insp.Plan.Empty() { // only the pin dropped
+		fmt.Fprintf(inv.stdout, "ZOPES=%d is no longer pinned: it follows the recommendation from now on\n", insp.ZopesWant)
 		return nil
 	}
 	printNotes(inv, insp)
@@ -149,6 +168,7 @@ Example:
 		r, err = inst.PlanRevert(opt)
 	} else {
 		r, err = inst.Revert(opt, install.CommitOptions{AfterStep: crashHook(inv)})
+		printInstallNotes(inv, inst)
 	}
 	if err != nil {
 		return err

@@ -99,12 +99,12 @@ func gatherStatus(inst *install.Install, insp *install.Inspection) *statusJSON {
 		st.Version = &v
 	}
 	st.WebTier = insp.WebTier
-	st.Patch = patchJSON{State: insp.PatchState, Applied: insp.AppliedID, Record: insp.Recorded, Pending: !insp.Plan.Empty()}
+	st.Patch = patchJSON{State: insp.PatchState, Applied: insp.AppliedID, Record: insp.Recorded, Pending: insp.Pending()}
 	if insp.Selection.Entry != nil {
 		st.Patch.Selected, st.Patch.Exact, st.Patch.Note = insp.Selection.Entry.ID, insp.Selection.Exact, insp.Selection.Note
 	}
-	if insp.Problem != nil {
-		st.Problems = append(st.Problems, insp.Problem.Error())
+	for _, p := range insp.Problems() {
+		st.Problems = append(st.Problems, p.Error())
 	}
 	st.Zopes = zopesJSON{Now: insp.ZopesNow, Want: insp.ZopesWant, Why: insp.ZopesWhy, Recommended: insp.Sizing}
 	if zc, err := inst.ReadZopeConf(); err != nil {

@@ -49,6 +49,7 @@ Examples:
 		return err
 	}
 	defer inst.Close()
+	defer printInstallNotes(inv, inst)
 	return upgrade.Run(inv.ctx, inst, upgrade.Options{
 		Inspect: opt, Commit: install.CommitOptions{AfterStep: crashHook(inv)},
 		Restart: policy, Out: inv.stdout, Notes: inv.stderr,

@@ -238,7 +238,7 @@ func Install(root, home *os.Root, o Options) ([]Result, error) {
 	var res []Result
 	var writes []txn.Write
 	for _, p := range []string{YumPath, DnfPath} {
-		old, err := root.ReadFile(p)
+		old, err := txn.ReadFile(root, p)
 		switch {
 		case err == nil && bytes.Equal(old, files[p]):
 			res = append(res, Result{p, "unchanged"})
@@ -303,7 +303,7 @@ func Uninstall(root, home *os.Root) ([]Result, error) {
 	}
 	var res []Result
 	for _, p := range []string{YumPath, DnfPath} {
-		old, err := root.ReadFile(p)
+		old, err := txn.ReadFile(root, p)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			res = append(res, Result{p, "absent"})
@@ -329,7 +329,7 @@ func Uninstall(root, home *os.Root) ([]Result, error) {
 // rule running command.
 func Installed(root *os.Root, command string) (yum, dnf bool) {
 	check := func(p string) bool {
-		b, err := root.ReadFile(p)
+		b, err := txn.ReadFile(root, p)
 		if err != nil || !bytes.HasPrefix(b, []byte(Marker)) {
 			return false
 		}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/zenpatch/zenpatch/internal/txn"
 )
 
 // Plugin package names, for the hints.
@@ -72,7 +74,7 @@ func Inspect(root *os.Root) (Platform, error) {
 	}
 
 	if p.Yum {
-		conf, err := root.ReadFile(YumPluginConf)
+		conf, err := txn.ReadFile(root, YumPluginConf)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			warn("install it: yum install "+YumPluginPackage+" (EL6/EL7; yum-utils before 1.1.20 call it yum-post-transaction-actions)",
@@ -89,7 +91,7 @@ func Inspect(root *os.Root) (Platform, error) {
 		}
 		// yum's own default for plugins is off; EL's yum.conf turns it on.
 		for _, c := range []string{"etc/yum.conf", "etc/yum/yum.conf"} {
-			data, err := root.ReadFile(c)
+			data, err := txn.ReadFile(root, c)
 			if err != nil {
 				continue
 			}
@@ -105,7 +107,7 @@ func Inspect(root *os.Root) (Platform, error) {
 			warn("dnf5 runs actions through libdnf5-plugin-actions, whose format zenpatch does not write yet; run 'zenpatch upgrade' after each Zenoss upgrade",
 				"dnf here is dnf5, which does not read %s", show(DnfPath))
 		}
-		conf, err := root.ReadFile(DnfPluginConf)
+		conf, err := txn.ReadFile(root, DnfPluginConf)
 		module := dnfPluginModule(root)
 		switch {
 		case errors.Is(err, fs.ErrNotExist) && !module:
@@ -121,7 +123,7 @@ func Inspect(root *os.Root) (Platform, error) {
 			}
 			checkActionDir(conf, DnfPluginConf, DnfPath, show, warn)
 		}
-		if data, err := root.ReadFile("etc/dnf/dnf.conf"); err == nil {
+		if data, err := txn.ReadFile(root, "etc/dnf/dnf.conf"); err == nil {
 			if v, ok := IniValue(data, "main", "plugins"); ok && isFalse(v) {
 				warn("set plugins=1 in the [main] section of "+show("etc/dnf/dnf.conf"), "dnf plugins are off in %s: dnf will not run %s", show("etc/dnf/dnf.conf"), show(DnfPath))
 			}
@@ -250,7 +252,7 @@ func (e *UnknownUserError) Error() string {
 // built), else on this host (which includes NSS sources such as LDAP).
 func LookupUser(root *os.Root, name string) error {
 	if filepath.Clean(root.Name()) != "/" {
-		if data, err := root.ReadFile("etc/passwd"); err == nil {
+		if data, err := txn.ReadFile(root, "etc/passwd"); err == nil {
 			for _, line := range strings.Split(string(data), "\n") {
 				if n, _, ok := strings.Cut(line, ":"); ok && n == name {
 					return nil

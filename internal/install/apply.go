@@ -15,8 +15,8 @@ func (i *Install) Apply(opt Options, copt CommitOptions) (*Inspection, error) {
 	if err != nil {
 		return nil, err
 	}
-	if insp.Problem != nil || insp.Plan.Empty() {
-		return insp, insp.Problem
+	if err := insp.refusal(opt); err != nil || !insp.Pending() {
+		return insp, err
 	}
 	lock, err := i.Lock()
 	if err != nil {
@@ -26,10 +26,22 @@ func (i *Install) Apply(opt Options, copt CommitOptions) (*Inspection, error) {
 	if insp, err = i.Inspect(opt); err != nil {
 		return nil, err
 	}
-	if insp.Problem != nil || insp.Plan.Empty() {
-		return insp, insp.Problem
+	if err := insp.refusal(opt); err != nil || !insp.Pending() {
+		return insp, err
 	}
 	return insp, i.Commit(insp, copt)
+}
+
+// refusal is why Apply changes nothing: a conflict or unsupported version,
+// or a ZOPES value that is not a number when --zopes does not say.
+func (insp *Inspection) refusal(opt Options) error {
+	if insp.Problem != nil {
+		return insp.Problem
+	}
+	if insp.ZopesErr != nil && opt.Zopes == 0 {
+		return insp.ZopesErr
+	}
+	return nil
 }
 
 // Revert brings back the vendor zopectl (see PlanRevert), planned again

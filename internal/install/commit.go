@@ -1,9 +1,11 @@
 package install
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -24,14 +26,15 @@ type CommitOptions struct {
 	AfterStep func(string) // crash tests
 }
 
-// Commit writes insp's plan: zopectl, the vendor file's backup and the state
-// file, all in one transaction. The caller holds the lock and inspected
-// under it. A plan with nothing to change writes nothing.
+// Commit writes insp's plan: zopectl, the vendor file's backup and the
+// record, all in one transaction (and a record that could not be read is
+// kept aside as CorruptRecordPath). The caller holds the lock and
+// inspected under it. An inspection with nothing pending writes nothing.
 func (i *Install) Commit(insp *Inspection, opt CommitOptions) error {
 	if insp.Problem != nil {
 		return insp.Problem
 	}
-	if insp.Plan.Empty() {
+	if !insp.Pending() {
 		return nil
 	}
 	now := time.Now
@@ -58,9 +61,17 @@ func (i *Install) Commit(insp *Inspection, opt CommitOptions) error {
 	if err != nil {
 		return err
 	}
-	ws := []txn.Write{{Path: ZopectlPath, Data: ch.New}}
+	var ws []txn.Write
+	if !bytes.Equal(ch.Old, ch.New) {
+		ws = append(ws, txn.Write{Path: ZopectlPath, Data: ch.New})
+	}
 	if old, err := i.ReadFile(fsx.Backup); err != nil || Sum(old) != fsx.Pre {
 		ws = append(ws, txn.Write{Path: fsx.Backup, Data: insp.original, Mode: 0o644})
+	}
+	if insp.RecordErr != nil {
+		if old, err := i.ReadFile(RecordPath); err == nil {
+			ws = append(ws, txn.Write{Path: CorruptRecordPath, Data: old, Mode: 0o644})
+		}
 	}
 	ws = append(ws, txn.Write{Path: RecordPath, Data: append(stData, '\n'), Mode: 0o644})
 	return txn.Commit(i.Root, ws, txn.Options{Journal: JournalPath, AfterStep: opt.AfterStep})
@@ -77,34 +88,44 @@ type Reversal struct {
 
 // PlanRevert works out how to bring back the vendor zopectl: from the
 // backup when zopectl is what zenpatch wrote (exact bytes, hash checked),
-// else by reversing whichever known patch is applied.
+// else by reversing whichever known patch is applied (also when the
+// backup is gone or changed, or the record cannot be read).
 func (i *Install) PlanRevert(opt Options) (*Reversal, error) {
 	rec, err := i.ReadRecord()
-	if err != nil {
+	var re *RecordError
+	if errors.As(err, &re) {
+		rec = nil
+	} else if err != nil {
 		return nil, err
 	}
 	cur, err := i.ReadFile(ZopectlPath)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", ZopectlPath, err)
 	}
+	note := ""
 	if rec.wrote(cur) {
 		fsx := rec.Files[0]
 		orig, err := i.ReadFile(fsx.Backup)
-		if err != nil {
+		switch {
+		case err == nil && Sum(orig) == fsx.Pre:
+			r := &Reversal{How: "backup", Patch: rec.Patch, Plan: &apply.Plan{Changes: []apply.Change{{Path: ZopectlPath, Old: cur, New: orig}}}}
+			if fsx.Reconstructed {
+				r.Note = "the backup was rebuilt by reversing the patch zenpatch found applied"
+			}
+			return r, nil
+		case err == nil:
+			note = fmt.Sprintf("the backup %s does not match the recorded sha256 (it was changed): the patch is removed by reversing it instead", fsx.Backup)
+		case isNotExist(err):
+			note = fmt.Sprintf("the backup %s is gone: the patch is removed by reversing it instead", fsx.Backup)
+		default:
 			return nil, fmt.Errorf("backup %s of the vendor %s: %w", fsx.Backup, ZopectlPath, err)
 		}
-		if Sum(orig) != fsx.Pre {
-			return nil, fmt.Errorf("backup %s does not match the recorded sha256 %s (it was changed); not restoring it", fsx.Backup, fsx.Pre)
-		}
-		r := &Reversal{How: "backup", Patch: rec.Patch, Plan: &apply.Plan{Changes: []apply.Change{{Path: ZopectlPath, Old: cur, New: orig}}}}
-		if fsx.Reconstructed {
-			r.Note = "the backup was rebuilt by reversing the patch zenpatch found applied"
-		}
-		return r, nil
+	} else if rec != nil && rec.Patch != "" {
+		note = fmt.Sprintf("%s changed since zenpatch wrote it (sha256 differs from the record): the patch is removed by reversing it, and other changes are kept", ZopectlPath)
 	}
 	norm := cur
-	if Zopes(cur) > 0 {
-		norm = SetZopes(cur, 1)
+	if zl, ok := FindZopes(cur); ok {
+		norm = zl.Canonical(cur)
 	}
 	var candidates []*patches.Entry
 	if rec != nil && rec.Patch != "" {
@@ -121,10 +142,6 @@ func (i *Install) PlanRevert(opt Options) (*Reversal, error) {
 		fit := apply.Check(norm, p.File(ZopectlPath), []*apply.File{p.Reverse().File(ZopectlPath)}, apply.MaxFuzz)
 		if fit.Verdict != apply.Applied {
 			continue
-		}
-		note := ""
-		if rec != nil && rec.Patch != "" {
-			note = fmt.Sprintf("%s changed since zenpatch wrote it (sha256 differs from the record): the patch is removed by reversing it, and other changes are kept", ZopectlPath)
 		}
 		return &Reversal{How: "reverse patch", Patch: e.ID, Note: note, Plan: &apply.Plan{Changes: []apply.Change{{Path: ZopectlPath, Old: cur, New: fit.Out}}}}, nil
 	}

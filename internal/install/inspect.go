@@ -1,6 +1,7 @@
 package install
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -25,7 +26,8 @@ const (
 type Options struct {
 	Patches *patches.Set
 	Version VersionOptions
-	Zopes   int // --zopes: pin ZOPES; 0 = not pinned
+	Zopes   int  // --zopes N: pin ZOPES; 0 = not pinned
+	Auto    bool // --zopes auto: follow the recommendation again, dropping a pin
 	// Recommend computes the recommended ZOPES; nil → sizing for this host.
 	Recommend func() sizing.Recommendation
 	Now       func() time.Time
@@ -47,17 +49,43 @@ type Inspection struct {
 	Plan       *apply.Plan // zopectl old → new; empty when nothing to do
 	// Problem is why PatchState is Conflict (a *ConflictError) or
 	// Unsupported (an *UnsupportedError); nil otherwise.
-	Problem   error
+	Problem error
+	// ZopesErr is a ZOPES line whose value is not a number (a
+	// *ZopesValueError): apply refuses to guess unless --zopes says.
+	ZopesErr error
+	// RecordErr is a record (state.json) that cannot be read: it is taken
+	// as absent, and the next apply writes a new one.
+	RecordErr error
 	Recorded  *Record // the record, if any
+	Unpin     bool    // --zopes auto drops a pin: the record changes even if zopectl does not
 	original  []byte  // the vendor zopectl as best known
 	recovered bool    // original rebuilt by reversing the patch
+	zopes     *ZopesLine
+}
+
+// Pending reports whether applying would change anything: zopectl, or
+// the record (a pin dropped).
+func (insp *Inspection) Pending() bool { return !insp.Plan.Empty() || insp.Unpin }
+
+// Problems are every problem the inspection found, for status.
+func (insp *Inspection) Problems() []error {
+	var out []error
+	for _, e := range []error{insp.Problem, insp.ZopesErr, insp.RecordErr} {
+		if e != nil {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Inspect works out the patch state and the plan. It reads only.
 func (i *Install) Inspect(opt Options) (*Inspection, error) {
 	insp := &Inspection{Plan: &apply.Plan{}}
 	rec, err := i.ReadRecord()
-	if err != nil {
+	var re *RecordError
+	if errors.As(err, &re) {
+		insp.RecordErr, rec = err, nil
+	} else if err != nil {
 		return nil, err
 	}
 	insp.Recorded = rec
@@ -65,7 +93,13 @@ func (i *Install) Inspect(opt Options) (*Inspection, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", ZopectlPath, err)
 	}
-	insp.ZopesNow = Zopes(cur)
+	norm := cur
+	if zl, ok := FindZopes(cur); ok {
+		insp.zopes, insp.ZopesNow, norm = &zl, zl.N, zl.Canonical(cur)
+		if zl.N == 0 {
+			insp.ZopesErr = &ZopesValueError{Line: zl.Line, Value: zl.Value}
+		}
+	}
 	insp.Version, err = i.DetectVersion(opt.Version)
 	wt, werr := i.ReadWebTier()
 	if werr != nil {
@@ -85,10 +119,6 @@ func (i *Install) Inspect(opt Options) (*Inspection, error) {
 		insp.unsupported(err)
 		return insp, nil
 	}
-	norm := cur
-	if insp.ZopesNow > 0 {
-		norm = SetZopes(cur, 1)
-	}
 	base, err := insp.place(norm, opt.Patches)
 	if err != nil {
 		return nil, err
@@ -97,7 +127,7 @@ func (i *Install) Inspect(opt Options) (*Inspection, error) {
 		return insp, nil
 	}
 	insp.decideZopes(opt, rec)
-	target := SetZopes(base, insp.ZopesWant)
+	target := SetZopes(base, insp.ZopesWant, insp.zopes)
 	insp.Plan.Changes = []apply.Change{{Path: ZopectlPath, Old: cur, New: target, Places: insp.Places}}
 	return insp, nil
 }
@@ -115,6 +145,8 @@ func (insp *Inspection) decideZopes(opt Options, rec *Record) {
 	switch {
 	case opt.Zopes > 0:
 		insp.ZopesWant, insp.ZopesWhy = opt.Zopes, "--zopes"
+	case opt.Auto:
+		insp.Unpin = rec != nil && rec.ZopesPinned && rec.Patch != ""
 	case rec != nil && rec.ZopesPinned && rec.Patch != "":
 		insp.ZopesWant, insp.ZopesWhy = rec.Zopes, "pinned earlier with --zopes"
 	case (rec == nil || rec.Patch == "") && insp.ZopesNow > 0 && insp.PatchState != Absent:
@@ -172,7 +204,7 @@ func (insp *Inspection) place(norm []byte, set *patches.Set) ([]byte, error) {
 		insp.PatchState, insp.Places = Stale, places
 		return out, nil
 	case apply.Pending:
-		if insp.ZopesNow > 0 {
+		if insp.zopes != nil {
 			insp.conflict(fmt.Errorf("%s already has a ZOPES line from a patch zenpatch does not know; revert that patch by hand first", ZopectlPath))
 			return nil, nil
 		}

@@ -26,18 +26,26 @@ const (
 	VersionPath  = "Products/ZenModel/ZVersion.py"
 	StateDir     = "var/zenpatch"
 	RecordPath   = StateDir + "/state.json"
-	LockPath     = StateDir + "/lock"
-	JournalPath  = StateDir + "/journal"
-	BackupDir    = StateDir + "/backup"
-	RejectPath   = StateDir + "/reject/zopectl.rej"
-	LogPath      = "log/zenpatch.log"
+	// CorruptRecordPath keeps a record that could not be read, when apply
+	// replaces it.
+	CorruptRecordPath = StateDir + "/state.json.corrupt"
+	LockPath          = StateDir + "/lock"
+	JournalPath       = StateDir + "/journal"
+	BackupDir         = StateDir + "/backup"
+	RejectPath        = StateDir + "/reject/zopectl.rej"
+	LogPath           = "log/zenpatch.log"
 )
 
 // Install is an open Zenoss install.
 type Install struct {
-	Home string   // absolute ZENHOME
-	Root *os.Root // every access goes through it
+	Home  string   // absolute ZENHOME
+	Root  *os.Root // every access goes through it
+	notes []string
 }
+
+// Notes are what an operator should know of what the install model did
+// on its own (an interrupted change discarded), one sentence each.
+func (i *Install) Notes() []string { return i.notes }
 
 // NotInstallError says ZENHOME is missing or is not a Zenoss install.
 type NotInstallError struct {
@@ -86,8 +94,12 @@ func Open(home string) (*Install, error) {
 	}
 	inst := &Install{Home: abs, Root: root}
 	resolved, err := txn.Resolve(root, ZopectlPath)
+	var zfi fs.FileInfo
 	if err == nil {
-		_, err = root.Stat(resolved)
+		zfi, err = root.Stat(resolved)
+	}
+	if err == nil && !zfi.Mode().IsRegular() {
+		err = &txn.NotRegularError{Path: ZopectlPath, Mode: zfi.Mode()}
 	}
 	if err != nil {
 		root.Close()
@@ -118,9 +130,13 @@ func (i *Install) Lock() (*txn.Lock, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := txn.Recover(i.Root, JournalPath); err != nil {
+	kept, err := txn.RecoverReport(i.Root, JournalPath)
+	if err != nil {
 		l.Unlock()
 		return nil, err
+	}
+	for _, p := range kept {
+		i.notes = append(i.notes, fmt.Sprintf("an interrupted change to %s was not finished: the file changed since (a package update or a hand edit), so it is kept as it is now", p))
 	}
 	return l, nil
 }

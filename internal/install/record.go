@@ -42,10 +42,22 @@ func (i *Install) ReadRecord() (*Record, error) {
 	}
 	var r Record
 	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("%s: %v (move it aside; zenpatch rebuilds it on the next apply)", RecordPath, err)
+		return nil, &RecordError{Err: err}
 	}
 	return &r, nil
 }
+
+// RecordError is a record that is not valid JSON (a torn write by another
+// tool, a hand edit): it is taken as absent.
+type RecordError struct{ Err error }
+
+// Error implements error.
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("%s cannot be read (%v): it is ignored, and the next apply writes a new one (the old one is kept as %s)", RecordPath, e.Err, CorruptRecordPath)
+}
+
+// Unwrap returns the JSON error.
+func (e *RecordError) Unwrap() error { return e.Err }
 
 // wrote reports whether data is exactly what the record says zenpatch
 // last wrote to zopectl (a patch is applied and the sha256 matches).

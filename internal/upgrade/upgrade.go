@@ -75,6 +75,9 @@ func Run(ctx context.Context, inst *install.Install, opt Options) error {
 	running := ctlErr == nil && ctl.Running()
 	log.Info("found", "running", running, "migration_pending", pending != "")
 	insp, err := inst.Apply(opt.Inspect, opt.Commit)
+	for _, n := range inst.Notes() {
+		log.Warn("recovery", "note", n)
+	}
 	if insp != nil {
 		log.Info("detected", "version", insp.Version.Version, "source", insp.Version.Source, "state", insp.PatchState, "zopes_now", insp.ZopesNow, "zopes_want", insp.ZopesWant)
 	}

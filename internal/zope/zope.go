@@ -121,7 +121,7 @@ func readDirNames(inst *install.Install, dir string) ([]string, error) {
 
 // PID reads a pid file and says whether that process is alive.
 func PID(pidFile string) (int, bool) {
-	b, err := os.ReadFile(pidFile)
+	b, err := readRegular(pidFile)
 	if err != nil {
 		return 0, false
 	}
@@ -266,7 +266,7 @@ func (e *StartError) Detail() string {
 }
 
 func tail(path string, lines int) string {
-	b, err := os.ReadFile(path)
+	b, err := readRegular(path)
 	if err != nil {
 		return ""
 	}
@@ -540,3 +540,22 @@ func (c *Controller) StatusAll(ctx context.Context) []Status {
 
 // VendorStatus reports the single Zope of ZOPES=1 (pid 0: not running).
 func (c *Controller) VendorStatus() (int, bool) { return c.vendorPid() }
+
+// readRegular reads a file that must be a regular one (a pid file, a
+// log), opened non-blocking, so that a FIFO in its place cannot hang
+// zenpatch.
+func readRegular(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	return io.ReadAll(io.LimitReader(f, 64<<20))
+}
