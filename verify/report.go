@@ -10,6 +10,8 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -217,4 +219,25 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// WriteJUnitFile writes the report as JUnit XML to path, atomically: a
+// temp file in the same directory, then a rename (so a CI job never reads
+// half a report, and no temp file lands elsewhere).
+func (r *Report) WriteJUnitFile(path string) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	err = r.WriteJUnit(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }

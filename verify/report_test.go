@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -98,4 +100,20 @@ func TestWriteJUnit(t *testing.T) {
 	assert.Equal(t, "drift", drift.Failure.Type)
 	require.NotNil(t, live.Cases[0].Error)
 	require.NotNil(t, live.Cases[1].Skipped)
+}
+
+// The JUnit file is written beside its target and renamed into place: no
+// temp file is left, in the target's directory or the current one.
+func TestWriteJUnitFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "sub", "r.xml")
+	require.Error(t, sample().WriteJUnitFile(p), "no such directory")
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "sub"), 0o755))
+	require.NoError(t, sample().WriteJUnitFile(p))
+	entries, err := os.ReadDir(filepath.Join(dir, "sub"))
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	assert.True(t, bytes.HasPrefix(b, []byte(xml.Header)))
 }

@@ -7,16 +7,43 @@ import (
 	"runtime/pprof"
 	"time"
 
+	"github.com/spf13/pflag"
 	"github.com/zenpatch/zenpatch/internal/balancer"
 	"github.com/zenpatch/zenpatch/internal/zope"
 )
 
+// balanceFlags are the balancer's command-line settings; zero values are
+// not given (the settings file or the balancer's defaults apply).
+type balanceFlags struct {
+	listen, backends, healthPath, cpuProfile string
+	maxConn, queueSize, procs                int
+	slowStart, queueTimeout, healthInterval  time.Duration
+	affinity                                 bool
+}
+
+func (b *balanceFlags) add(fs *pflag.FlagSet) {
+	fs.StringVar(&b.listen, "listen", "", "standalone: listen on `ADDR` (host:port)")
+	fs.StringVar(&b.backends, "backends", "", "standalone: comma-separated host:port `LIST`")
+	fs.IntVar(&b.maxConn, "max-conn", 4, "standalone: requests at once per backend (Zope's zserver-threads)")
+	fs.DurationVar(&b.slowStart, "slow-start", 0, "ramp a fresh backend's share over this long (default 30s; -1s: off)")
+	fs.IntVar(&b.queueSize, "queue-size", 0, "waiting requests at most (default 1024)")
+	fs.DurationVar(&b.queueTimeout, "queue-timeout", 0, "longest wait for a free backend before 503 (default 30s)")
+	fs.DurationVar(&b.healthInterval, "health-interval", 0, "active health check interval (default 2s)")
+	fs.StringVar(&b.healthPath, "health-path", "", "active health check path (default /)")
+	fs.BoolVar(&b.affinity, "cookie-affinity", false, "send a client back to the same Zope (temp_folder sessions)")
+	fs.IntVar(&b.procs, "procs", 0, "most CPUs the balancer uses at once (GOMAXPROCS; default 2, or the procs setting); it uses one while lightly loaded")
+	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write a Go CPU profile to `FILE` until the balancer stops (diagnostics)")
+}
+
+// config is what the flags set of the balancer's configuration.
+func (b *balanceFlags) config(log *slog.Logger) balancer.Config {
+	return balancer.Config{Logger: log, SlowStart: b.slowStart, QueueSize: b.queueSize, QueueTimeout: b.queueTimeout,
+		HealthInterval: b.healthInterval, HealthPath: b.healthPath, Affinity: b.affinity}
+}
+
 func cmdBalance(inv *invocation, args []string) error {
 	var f installFlags
-	var listen, backends, healthPath, cpuProfile string
-	var maxConn, queueSize, procs int
-	var slowStart, queueTimeout, healthInterval time.Duration
-	var affinity bool
+	var b balanceFlags
 	fs := newFlags(inv, "balance", "balance [flags]", `
 Run zenpatch's HTTP balancer in the foreground. With an install (the
 default), it listens on zope.conf's HTTP address and fronts the ZOPES
@@ -31,42 +58,30 @@ Examples:
   zenpatch balance --zenhome /opt/zenoss
   zenpatch balance --listen 127.0.0.1:8080 --backends 127.0.0.1:9081,127.0.0.1:9082 --max-conn 4`)
 	f.add(fs)
-	fs.StringVar(&listen, "listen", "", "standalone: listen on `ADDR` (host:port)")
-	fs.StringVar(&backends, "backends", "", "standalone: comma-separated host:port `LIST`")
-	fs.IntVar(&maxConn, "max-conn", 4, "standalone: requests at once per backend (Zope's zserver-threads)")
-	fs.DurationVar(&slowStart, "slow-start", 0, "ramp a fresh backend's share over this long (default 30s; -1s: off)")
-	fs.IntVar(&queueSize, "queue-size", 0, "waiting requests at most (default 1024)")
-	fs.DurationVar(&queueTimeout, "queue-timeout", 0, "longest wait for a free backend before 503 (default 30s)")
-	fs.DurationVar(&healthInterval, "health-interval", 0, "active health check interval (default 2s)")
-	fs.StringVar(&healthPath, "health-path", "", "active health check path (default /)")
-	fs.BoolVar(&affinity, "cookie-affinity", false, "send a client back to the same Zope (temp_folder sessions)")
-	fs.IntVar(&procs, "procs", 0, "most CPUs the balancer uses at once (GOMAXPROCS; default 2, or the procs setting); it uses one while lightly loaded")
-	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile to `FILE` until the balancer stops (diagnostics)")
+	b.add(fs)
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	if procs < 0 || queueSize < 0 || maxConn < 1 {
+	if b.procs < 0 || b.queueSize < 0 || b.maxConn < 1 {
 		return usageErr("", "--procs, --queue-size and --max-conn want positive numbers")
 	}
-	if cpuProfile != "" {
-		stop, err := startProfile(cpuProfile)
+	if b.cpuProfile != "" {
+		stop, err := startProfile(b.cpuProfile)
 		if err != nil {
 			return err
 		}
 		defer stop()
 	}
 	log := slog.New(slog.NewTextHandler(inv.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	over := balancer.Config{Logger: log, SlowStart: slowStart, QueueSize: queueSize, QueueTimeout: queueTimeout,
-		HealthInterval: healthInterval, HealthPath: healthPath, Affinity: affinity}
-	if backends != "" || listen != "" {
-		if backends == "" || listen == "" {
+	if b.backends != "" || b.listen != "" {
+		if b.backends == "" || b.listen == "" {
 			return usageErr("", "standalone balance needs both --listen and --backends")
 		}
-		specs, err := balancer.ParseBackends(backends, maxConn)
+		specs, err := balancer.ParseBackends(b.backends, b.maxConn)
 		if err != nil {
 			return usageErr("", "--backends: %v", err)
 		}
-		err = balancer.ListenAndServe(inv.ctx, over, specs, listen, procs)
+		err = balancer.ListenAndServe(inv.ctx, b.config(log), specs, b.listen, b.procs)
 		return withHint(err, "pick a free --listen address, or stop what holds it")
 	}
 	inst, err := f.open(inv)
@@ -78,7 +93,7 @@ Examples:
 	if err != nil {
 		return err
 	}
-	return ctl.Serve(inv.ctx, over, procs, log)
+	return ctl.Serve(inv.ctx, b.config(log), b.procs, log)
 }
 
 // startProfile writes a Go CPU profile to path until the returned function

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/zenpatch/zenpatch/internal/hook"
 	"github.com/zenpatch/zenpatch/internal/install"
 	"github.com/zenpatch/zenpatch/internal/zope"
 	"github.com/zenpatch/zenpatch/verify"
@@ -71,6 +72,7 @@ var (
 func classify(err error) (code int, hint string, quiet bool) {
 	var (
 		ue    *usageError
+		oe    *hook.OptionError
 		vf    *verify.Failure
 		child *zope.ExitError
 	)
@@ -93,6 +95,8 @@ func classify(err error) (code int, hint string, quiet bool) {
 			return exitUsage, "see 'zenpatch help'", false
 		}
 		return exitUsage, "see 'zenpatch " + ue.cmd + " --help'", false
+	case errors.As(err, &oe):
+		return exitUsage, oe.Hint(), false
 	}
 	code = exitError
 	var conflict *install.ConflictError

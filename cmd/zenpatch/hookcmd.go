@@ -46,29 +46,24 @@ Examples:
 		return err
 	}
 	defer inst.Close()
-	absRoot, err := filepath.Abs(root)
+	r, err := openRoot(root)
 	if err != nil {
 		return err
 	}
-	r, err := os.OpenRoot(absRoot)
-	if err != nil {
-		return withHint(fmt.Errorf("--root %s: %w", root, err), "give the directory the system's / is in (default /)")
-	}
 	defer r.Close()
+	absRoot := r.Name()
 	var res []hook.Result
+	var warnings []hook.Warning
 	if fs.Arg(0) == "uninstall" {
 		res, err = hook.Uninstall(r, inst.Root)
 	} else {
-		var warnings []hook.Warning
-		res, warnings, err = installHook(inst, r, hook.Options{Zenpatch: self, Zenhome: inst.Home, User: runAs})
-		defer func() {
-			for _, w := range warnings {
-				fmt.Fprintf(inv.stderr, "zenpatch: warning: %s\nzenpatch: hint: %s\n", w.Msg, w.Hint)
-			}
-		}()
+		res, warnings, err = hook.Setup(r, inst.Root, inst.Home, hook.Options{Zenpatch: self, User: runAs})
 	}
 	for _, x := range res {
 		fmt.Fprintf(inv.stdout, "%s: %s\n", filepath.Join(absRoot, x.Path), x.Action)
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(inv.stderr, "zenpatch: warning: %s\nzenpatch: hint: %s\n", w.Msg, w.Hint)
 	}
 	if errors.Is(err, os.ErrPermission) {
 		return withHint(err, "the action files live under /etc: run it as root (sudo zenpatch hook …)")
@@ -76,41 +71,17 @@ Examples:
 	return err
 }
 
-// installHook checks the options (the binary, the user, the platform under
-// root) and installs the actions; warnings say what would keep yum or dnf
-// from running them.
-func installHook(inst *install.Install, root *os.Root, o hook.Options) ([]hook.Result, []hook.Warning, error) {
-	var err error
-	if o.Zenpatch == "" {
-		if o.Zenpatch, err = os.Executable(); err != nil {
-			return nil, nil, err
-		}
-	}
-	if !filepath.IsAbs(o.Zenpatch) {
-		return nil, nil, usageErr("", "--zenpatch %q: want an absolute path", o.Zenpatch)
-	}
-	if o.User == "" {
-		if o.User, err = hook.Owner(inst.Home); err != nil {
-			return nil, nil, withHint(err, "name the user with --user (the account Zenoss runs as, usually zenoss)")
-		}
-	}
-	var ue *hook.UnsafeError
-	if _, err := hook.Command(o); errors.As(err, &ue) && ue.What != "ZENHOME" {
-		return nil, nil, &usageError{msg: err.Error(), hint: ue.Hint()}
-	} else if err != nil {
-		return nil, nil, err
-	}
-	if o.User != "root" {
-		if err := hook.LookupUser(root, o.User); err != nil {
-			return nil, nil, &usageError{msg: "--user: " + err.Error(), hint: "name an existing account (the one that owns ZENHOME, usually zenoss), or create it first"}
-		}
-	}
-	plat, err := hook.Inspect(root)
+// openRoot opens --root.
+func openRoot(root string) (*os.Root, error) {
+	abs, err := filepath.Abs(root)
 	if err != nil {
-		return nil, nil, withHint(err, "run 'hook install' on the Zenoss host itself, or give --root the top of a system image that has yum or dnf")
+		return nil, err
 	}
-	res, err := hook.Install(root, inst.Root, o)
-	return res, plat.Warnings, err
+	r, err := os.OpenRoot(abs)
+	if err != nil {
+		return nil, withHint(fmt.Errorf("--root %s: %w", root, err), "give the directory the system's / is in (default /)")
+	}
+	return r, nil
 }
 
 // readHookRecord returns the hook record and whether its files are in

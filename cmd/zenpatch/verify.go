@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/zenpatch/zenpatch/internal/install"
 	"github.com/zenpatch/zenpatch/patches"
@@ -46,19 +44,13 @@ Examples:
 		}
 	}
 	if !patchSet || f.zenhome != "" || live {
-		inst, opt, err := f.openWith(inv, &s)
-		if err != nil {
+		if err := verifyInstall(inv, r, &f, &s, live); err != nil {
 			return err
-		}
-		defer inst.Close()
-		verify.Install(r, inst, opt, hookState(inst))
-		if live {
-			verify.Live(inv.ctx, r, inst)
 		}
 	}
 	if junit != "" {
-		if err := writeJUnit(r, junit); err != nil {
-			return err
+		if err := r.WriteJUnitFile(junit); err != nil {
+			return withHint(fmt.Errorf("--junit %s: %w", junit, err), "give a writable file path")
 		}
 	}
 	outcome := r.Err()
@@ -91,24 +83,16 @@ func verifyPatchSet(r *verify.Report, f *installFlags, dir string) error {
 	return nil
 }
 
-// writeJUnit writes the report to path atomically: a temp file beside it,
-// then a rename.
-func writeJUnit(r *verify.Report, path string) error {
-	hint := "give a writable file path"
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+// verifyInstall checks the install (and with live, what runs).
+func verifyInstall(inv *invocation, r *verify.Report, f *installFlags, s *sizingFlags, live bool) error {
+	inst, opt, err := f.openWith(inv, s)
 	if err != nil {
-		return withHint(fmt.Errorf("--junit %s: %w", path, err), hint)
+		return err
 	}
-	werr := r.WriteJUnit(f)
-	if err := f.Close(); werr == nil {
-		werr = err
-	}
-	if werr == nil {
-		werr = os.Rename(f.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(f.Name())
-		return withHint(fmt.Errorf("--junit %s: %w", path, werr), hint)
+	defer inst.Close()
+	verify.Install(r, inst, opt, hookState(inst))
+	if live {
+		verify.Live(inv.ctx, r, inst)
 	}
 	return nil
 }

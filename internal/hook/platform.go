@@ -51,6 +51,11 @@ func (e *NoManagerError) Error() string {
 	return fmt.Sprintf("neither yum nor dnf is installed under %s (no usr/bin/yum, usr/bin/dnf): nothing would run the action files", e.Root)
 }
 
+// Hint is the next step.
+func (e *NoManagerError) Hint() string {
+	return "run 'hook install' on the Zenoss host itself, or give --root the top of a system image that has yum or dnf"
+}
+
 // Inspect looks under root (normally /) for yum and dnf and checks that
 // their post-transaction-actions plugin is installed, enabled and reads
 // the directory zenpatch writes to. Every finding is a Warning except
@@ -269,4 +274,62 @@ func LookupUser(root *os.Root, name string) error {
 		return fmt.Errorf("look up user %q: %w", name, err)
 	}
 	return nil
+}
+
+// OptionError is a --zenpatch or --user value 'hook install' cannot use (a
+// usage error: the command line has to change).
+type OptionError struct {
+	Flag string // "--zenpatch", "--user"
+	Err  error
+	hint string
+}
+
+// Error implements error; the cause names the flag.
+func (e *OptionError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *OptionError) Unwrap() error { return e.Err }
+
+// Hint is the next step.
+func (e *OptionError) Hint() string { return e.hint }
+
+// Setup checks what 'hook install' was given and installs the actions:
+// the binary (default: this one) must be an absolute path, the user
+// (default: the owner of zenhome) must exist under root, every value must
+// be safe in an action line, and root must hold yum or dnf. Warnings say
+// what would keep yum or dnf from running the actions (the plugin missing
+// or disabled).
+func Setup(root, home *os.Root, zenhome string, o Options) ([]Result, []Warning, error) {
+	var err error
+	o.Zenhome = zenhome
+	if o.Zenpatch == "" {
+		if o.Zenpatch, err = os.Executable(); err != nil {
+			return nil, nil, err
+		}
+	}
+	if !filepath.IsAbs(o.Zenpatch) {
+		return nil, nil, &OptionError{Flag: "--zenpatch", Err: fmt.Errorf("--zenpatch %q: want an absolute path", o.Zenpatch), hint: "give the full path of the zenpatch binary the actions should run"}
+	}
+	if o.User == "" {
+		if o.User, err = Owner(zenhome); err != nil {
+			return nil, nil, &OptionError{Flag: "--user", Err: fmt.Errorf("--user not given, and %w", err), hint: "name the user with --user (the account Zenoss runs as, usually zenoss)"}
+		}
+	}
+	var ue *UnsafeError
+	if _, err := Command(o); errors.As(err, &ue) && ue.What != "ZENHOME" {
+		return nil, nil, &OptionError{Flag: ue.What, Err: err, hint: ue.Hint()}
+	} else if err != nil {
+		return nil, nil, err
+	}
+	if !o.asRoot() {
+		if err := LookupUser(root, o.User); err != nil {
+			return nil, nil, &OptionError{Flag: "--user", Err: fmt.Errorf("--user: %w", err), hint: "name an existing account (the one that owns ZENHOME, usually zenoss), or create it first"}
+		}
+	}
+	plat, err := Inspect(root)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := Install(root, home, o)
+	return res, plat.Warnings, err
 }
