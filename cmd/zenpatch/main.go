@@ -24,10 +24,6 @@ const (
 	exitUsage    = 64
 )
 
-// Version is zenpatch's own version, set at build time with
-// -ldflags "-X main.Version=…".
-var Version = "0.1.0-dev"
-
 func main() {
 	reexecTuned() // `zenpatch balance` only; see runtime.go
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

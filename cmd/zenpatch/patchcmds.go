@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/zenpatch/zenpatch/apply"
+	"github.com/zenpatch/zenpatch/internal/buildinfo"
 	"github.com/zenpatch/zenpatch/internal/install"
 	"github.com/zenpatch/zenpatch/internal/txn"
 	"github.com/zenpatch/zenpatch/patches"
@@ -262,11 +264,27 @@ Example:
 }
 
 func cmdVersion(e *env, args []string) error {
-	fs := newFlags(e, "version", "version", "Print zenpatch's own version.\n\nExample:\n  zenpatch version")
+	fs := newFlags(e, "version", "version [--json]", `Print zenpatch's own version, the commit it was built from ("modified"
+when the work tree had uncommitted changes) and the Go version that built
+it. Packages set the version; a plain 'go build' says "dev".
+
+Examples:
+  zenpatch version                  # zenpatch 1.2.3 (commit 176d20a1b2c3, go1.26.8)
+  zenpatch version --json`)
+	asJSON := fs.Bool("json", false, "print the stable JSON form")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "zenpatch %s\n", Version)
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	info := buildinfo.Get()
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(info)
+	}
+	fmt.Fprintln(e.stdout, info)
 	return nil
 }
 
