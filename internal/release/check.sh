@@ -73,15 +73,6 @@ echo "== rpm -qpi $(basename "$rpmf")"
 rpm -qpi "$rpmf"
 echo "== rpm -qpl -v"
 rpm -qpl -v "$rpmf"
-[ "$(rpm -qp --qf '%{NAME} %{ARCH} %{OS}' "$rpmf")" = "zenpatch x86_64 linux" ] || fail "rpm name/arch/os"
-want_files='/etc/bash_completion.d/zenpatch
-/usr/bin/zenpatch
-/usr/share/doc/zenpatch
-/usr/share/doc/zenpatch/README.md
-/usr/share/man/man1/zenpatch.1.gz'
-[ "$(rpm -qpl "$rpmf")" = "$want_files" ] || fail "rpm -qpl: $(rpm -qpl "$rpmf" | tr '\n' ' ')"
-ok "rpm: name, arch, the five paths"
-
 read -r compressor flags < <(rpm -qp --qf '%{PAYLOADCOMPRESSOR} %{PAYLOADFLAGS}\n' "$rpmf")
 echo "payload: $compressor $flags"
 case $compressor in
@@ -112,6 +103,15 @@ while read -r req; do
   esac
 done < <(rpm -qp --qf '[%{REQUIRENAME}\n]' "$rpmf")
 ok "rpm requires nothing rpm 4.8 lacks, and no package"
+
+[ "$(rpm -qp --qf '%{NAME} %{ARCH} %{OS}' "$rpmf")" = "zenpatch x86_64 linux" ] || fail "rpm name/arch/os"
+want_files='/etc/bash_completion.d/zenpatch
+/usr/bin/zenpatch
+/usr/share/doc/zenpatch
+/usr/share/doc/zenpatch/README.md
+/usr/share/man/man1/zenpatch.1.gz'
+[ "$(rpm -qpl "$rpmf")" = "$want_files" ] || fail "rpm -qpl: $(rpm -qpl "$rpmf" | tr '\n' ' ')"
+ok "rpm: name, arch, the five paths"
 
 kv=$(rpm -Kv "$rpmf") || fail "rpm -Kv: $kv"
 echo "$kv"

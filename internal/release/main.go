@@ -215,12 +215,17 @@ func release(ctx context.Context, args []string, stdout io.Writer, getenv func(s
 	rv, rr := v.RPM()
 	du, dr := v.Deb()
 	fmt.Fprintf(stdout, "release: %s, commit %s, rpm %s-%s, deb %s-%s\n", goVersion, shortCommit(commit, modified), rv, rr, du, dr)
-	for _, f := range []string{binOut, rpmOut, debOut, sums} {
+	outs := []string{binOut, rpmOut, debOut, sums}
+	width := 0
+	for _, f := range outs {
+		width = max(width, len(relTo(f)))
+	}
+	for _, f := range outs {
 		fi, err := os.Stat(f)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "  %-44s %s\n", relTo(f), humanSize(fi.Size()))
+		fmt.Fprintf(stdout, "  %-*s  %9s\n", width, relTo(f), humanSize(fi.Size()))
 	}
 	fmt.Fprintf(stdout, "release: done in %.1fs\n", time.Since(start).Seconds())
 	return nil
