@@ -83,15 +83,14 @@ func parseArgs(args []string, stdout io.Writer) (options, error) {
 	fs.SortFlags = false
 	fs.StringVar(&o.version, "version", "", "release `VERSION`, MAJOR.MINOR.PATCH[-PRE][+BUILD] (default: from git describe --tags --always, else "+DevVersion+")")
 	fs.StringVar(&o.out, "out", "", "write the files to `DIR` (default: dist/ in the repository)")
-	fs.StringVar(&o.maintainer, "maintainer", DefaultMaintainer, "the packages' Maintainer/Packager, `\"NAME <EMAIL>\"`")
+	fs.StringVar(&o.maintainer, "maintainer", DefaultMaintainer, "the packages' Maintainer (deb) and Packager (rpm), `WHO`: \"Name <email>\"")
 	fs.Usage = func() {
 		fmt.Fprintf(stdout, "Usage: go run ./internal/release [--version X.Y.Z] [--out DIR]\n\n"+
 			"Build zenpatch for linux/amd64: the static binary, an RPM (RHEL/CentOS 6 and 7)\n"+
 			"and a .deb, with README, man page and bash completion.\n\nFlags:\n%s", fs.FlagUsages())
 	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			fs.Usage()
+		if errors.Is(err, pflag.ErrHelp) { // pflag has printed the usage
 			return o, err
 		}
 		return o, &hinted{err, "see 'go run ./internal/release --help'"}
@@ -129,7 +128,7 @@ func release(ctx context.Context, args []string, stdout io.Writer, getenv func(s
 		out = filepath.Join(root, "dist")
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
+		return &hinted{fmt.Errorf("--out: %w", err), "name a directory, or leave --out out for dist/"}
 	}
 	stage, err := os.MkdirTemp("", "zenpatch-release-")
 	if err != nil {

@@ -86,12 +86,13 @@ func TestRunRefusesBadInput(t *testing.T) {
 		{args: []string{"--version", "1.2"}, err: `release: error: --version: version "1.2" is not MAJOR.MINOR.PATCH`, hint: "release: hint: e.g. --version 1.2.3"},
 		{args: []string{"--bogus"}, err: "release: error: unknown flag: --bogus", hint: "release: hint: see 'go run ./internal/release --help'"},
 		{args: []string{"extra"}, err: `release: error: unexpected arguments ["extra"]`},
+		{args: []string{"--version", "1.2.3", "--out", "/dev/null/x"}, err: "release: error: --out: mkdir /dev/null", hint: "release: hint: name a directory"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			out := t.TempDir()
 			var stdout, stderr bytes.Buffer
-			code := run(t.Context(), append(tt.args, "--out", out), &stdout, &stderr, func(string) string { return "" })
+			code := run(t.Context(), append([]string{"--out", out}, tt.args...), &stdout, &stderr, func(string) string { return "" })
 			assert.Equal(t, 1, code)
 			assert.Contains(t, stderr.String(), tt.err)
 			assert.Contains(t, stderr.String(), tt.hint)
@@ -108,6 +109,7 @@ func TestRunHelp(t *testing.T) {
 	assert.Equal(t, 0, code)
 	assert.Contains(t, stdout.String(), "Usage: go run ./internal/release")
 	assert.Contains(t, stdout.String(), "--version VERSION")
+	assert.Equal(t, 1, strings.Count(stdout.String(), "Usage:"), "printed once")
 	assert.Empty(t, stderr.String())
 }
 
