@@ -271,36 +271,55 @@ func abs(x int) int {
 	return x
 }
 
-// State is how a patch stands against a file.
-type State int
+// Verdict is how a patch stands against a file.
+type Verdict int
 
-// The states of a file against a patch.
+// The verdicts of Check.
 const (
-	Pending  State = iota // the patch applies: not applied yet
-	Applied               // the reverse applies: already applied
-	Conflict              // neither applies
+	Pending  Verdict = iota // the patch applies: not applied yet
+	Applied                 // the reverse of one of its editions applies: already applied
+	Conflict                // neither applies
 )
 
 // String implements fmt.Stringer.
-func (s State) String() string {
-	return [...]string{"pending", "applied", "conflict"}[s]
+func (v Verdict) String() string {
+	return [...]string{"pending", "applied", "conflict"}[v]
 }
 
-// Check tells whether f is pending, applied or in conflict in data. For a
-// pending patch it also returns the patched bytes and the placements; for a
-// conflict, the forward error. An exact reverse match (no fuzz) wins over a
-// forward match, so a patch whose context survives in the patched file is
-// still seen as applied.
-func Check(data []byte, f *File, rev *File, maxFuzz int) (State, []byte, []Placement, error) {
-	if _, _, err := ApplyFile(data, rev, 0); err == nil {
-		return Applied, nil, nil, nil
+// Fit is what Check found.
+type Fit struct {
+	Verdict Verdict
+	// Edition is, for Applied, the index in revs of the edition found in
+	// place (0: the current one).
+	Edition int
+	// Out is, for Pending, the patched bytes; for Applied, the file with
+	// that edition removed (the original as best known).
+	Out    []byte
+	Places []Placement // for Pending: where each hunk landed
+	Err    error       // for Conflict: why the patch does not apply
+}
+
+// Check tells whether the patch f is pending, applied or in conflict in
+// data. revs are the reverses of the patch's editions, the current one
+// first, then older ones (so a file patched by an older edition is told
+// apart from a vendor file). An edition in place matched exactly (no fuzz)
+// comes first, so that a fuzzy forward match never stacks a second block on
+// one already there; then the patch itself with fuzz; then the editions
+// with fuzz.
+func Check(data []byte, f *File, revs []*File, maxFuzz int) Fit {
+	for i, r := range revs {
+		if out, _, err := ApplyFile(data, r, 0); err == nil {
+			return Fit{Verdict: Applied, Edition: i, Out: out}
+		}
 	}
 	out, places, ferr := ApplyFile(data, f, maxFuzz)
 	if ferr == nil {
-		return Pending, out, places, nil
+		return Fit{Verdict: Pending, Out: out, Places: places}
 	}
-	if _, _, err := ApplyFile(data, rev, maxFuzz); err == nil {
-		return Applied, nil, nil, nil
+	for i, r := range revs {
+		if out, _, err := ApplyFile(data, r, maxFuzz); err == nil {
+			return Fit{Verdict: Applied, Edition: i, Out: out}
+		}
 	}
-	return Conflict, nil, nil, ferr
+	return Fit{Verdict: Conflict, Err: ferr}
 }

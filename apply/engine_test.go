@@ -64,24 +64,46 @@ func TestConflictNamesHunkAndLine(t *testing.T) {
 	assert.Contains(t, he.Error(), `line 5 is "l5 locally edited", the patch expects "l5"`)
 }
 
-func TestCheckStates(t *testing.T) {
+func TestCheckVerdicts(t *testing.T) {
 	newer := strings.Replace(base, "l5\n", "l5\nNEW\n", 1)
 	p, err := Parse("p", mustDiff(t, base, newer))
 	require.NoError(t, err)
 	f, rev := p.Files[0], p.Reverse().Files[0]
+	revs := []*File{rev}
 
-	st, out, _, err := Check([]byte(base), f, rev, MaxFuzz)
+	fit := Check([]byte(base), f, revs, MaxFuzz)
+	require.NoError(t, fit.Err)
+	assert.Equal(t, Pending, fit.Verdict)
+	assert.Equal(t, newer, string(fit.Out))
+	require.Len(t, fit.Places, 1)
+
+	fit = Check([]byte(newer), f, revs, MaxFuzz)
+	assert.Equal(t, Applied, fit.Verdict)
+	assert.Equal(t, base, string(fit.Out), "the original, with the patch removed")
+
+	fit = Check([]byte("something else\n"), f, revs, MaxFuzz)
+	assert.Equal(t, Conflict, fit.Verdict)
+	assert.Error(t, fit.Err)
+}
+
+// An older edition in place is found exactly and named by its index, before
+// any fuzzy forward match of the current edition could stack a second
+// block on it.
+func TestCheckOlderEdition(t *testing.T) {
+	v1 := strings.Replace(base, "l5\n", "l5\nOLD\n", 1)
+	v2 := strings.Replace(base, "l5\n", "l5\nNEW\n", 1)
+	p1, err := Parse("v1", mustDiff(t, base, v1))
 	require.NoError(t, err)
-	assert.Equal(t, Pending, st)
-	assert.Equal(t, newer, string(out))
-
-	st, _, _, err = Check([]byte(newer), f, rev, MaxFuzz)
+	p2, err := Parse("v2", mustDiff(t, base, v2))
 	require.NoError(t, err)
-	assert.Equal(t, Applied, st)
-
-	st, _, _, err = Check([]byte("something else\n"), f, rev, MaxFuzz)
-	assert.Equal(t, Conflict, st)
-	assert.Error(t, err)
+	revs := []*File{p2.Reverse().Files[0], p1.Reverse().Files[0]}
+	fit := Check([]byte(v1), p2.Files[0], revs, MaxFuzz)
+	assert.Equal(t, Applied, fit.Verdict)
+	assert.Equal(t, 1, fit.Edition)
+	assert.Equal(t, base, string(fit.Out))
+	fit = Check([]byte(v2), p2.Files[0], revs, MaxFuzz)
+	assert.Equal(t, Applied, fit.Verdict)
+	assert.Equal(t, 0, fit.Edition)
 }
 
 func mustDiff(t *testing.T, old, new string) []byte {

@@ -63,7 +63,7 @@ func FuzzParse(f *testing.F) {
 		}
 		for _, file := range p.Files {
 			_, _, _ = ApplyFile(data, file, MaxFuzz)
-			_, _, _, _ = Check(data, file, p.Reverse().File(file.Path), MaxFuzz)
+			_ = Check(data, file, []*File{p.Reverse().File(file.Path)}, MaxFuzz)
 		}
 	})
 }

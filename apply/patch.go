@@ -67,6 +67,11 @@ func (e *ParseError) Error() string {
 	return fmt.Sprintf("%s: %s", e.Patch, e.Msg)
 }
 
+// Hint is the next step.
+func (e *ParseError) Hint() string {
+	return "the patch file is not a unified diff zenpatch can use; regenerate it with 'diff -u'"
+}
+
 // Parse parses a unified diff named id (used in errors). Paths are taken
 // from the "+++" line with a leading "a/" or "b/" removed; patches that
 // create or delete files are refused.

@@ -113,22 +113,3 @@ func lines(data []byte) []string {
 	}
 	return out
 }
-
-// PlanPatch applies every file of p, read with read, and returns the plan;
-// if any hunk of any file fails, it returns that error and no plan, so a
-// multi-file patch is all or nothing.
-func PlanPatch(p *Patch, read func(path string) ([]byte, error), maxFuzz int) (*Plan, error) {
-	plan := &Plan{}
-	for _, f := range p.Files {
-		old, err := read(f.Path)
-		if err != nil {
-			return nil, err
-		}
-		out, places, err := ApplyFile(old, f, maxFuzz)
-		if err != nil {
-			return nil, err
-		}
-		plan.Changes = append(plan.Changes, Change{Path: f.Path, Old: old, New: out, Places: places})
-	}
-	return plan, nil
-}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -92,6 +93,28 @@ func (s *Set) ByID(id string) *Entry {
 	return nil
 }
 
+// Target is the one file a multi-Zope patch changes, relative to ZENHOME.
+// Each instance's Zope config is derived from etc/zope.conf at every start,
+// so no patch needs to change anything else; a patch that does is refused
+// whole rather than applied in part.
+const Target = "bin/zopectl"
+
+// ScopeError says a patch changes a file other than Target.
+type ScopeError struct {
+	Where string // patch file and line
+	Path  string // the other file
+}
+
+// Error implements error.
+func (e *ScopeError) Error() string {
+	return fmt.Sprintf("%s: it changes %s: a zenpatch patch changes %s only", e.Where, e.Path, Target)
+}
+
+// Hint is the next step.
+func (e *ScopeError) Hint() string {
+	return "make that change in " + e.Path + " yourself (each instance's config is derived from etc/zope.conf at every start)"
+}
+
 // Patch reads and parses the entry's patch file.
 func (e *Entry) Patch() (*apply.Patch, error) {
 	data, err := fs.ReadFile(e.set.fsys, e.File)
@@ -105,6 +128,9 @@ func (e *Entry) Patch() (*apply.Patch, error) {
 	for _, f := range p.Files {
 		if err := txn.CheckPath(f.Path); err != nil {
 			return nil, fmt.Errorf("%s/%s: %w", e.set.Source, e.File, err)
+		}
+		if f.Path != Target {
+			return nil, &ScopeError{Where: fmt.Sprintf("%s/%s:%d", e.set.Source, e.File, f.Hunks[0].PatchLine), Path: f.Path}
 		}
 	}
 	return p, nil
@@ -129,21 +155,59 @@ func (s *Set) Older(e *Entry) []*Entry {
 type Selection struct {
 	Entry *Entry
 	Exact bool   // the entry claims the version; false: nearest older series
-	Note  string // a sentence for the operator
+	Note  string // a sentence for the operator; "" for a plain exact match
 }
 
 // ErrUnsupported is returned (wrapped) for versions no patch can serve.
 var ErrUnsupported = errors.New("unsupported Zenoss version")
 
+// releaseRe splits a version into its release numbers and what follows
+// them: "4.2.5-beta" → "4.2.5", "-beta"; "3.2.1-rc1" → "3.2.1", "-rc1".
+var releaseRe = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)*)(.*)$`)
+
+// release reads the release a version string names: its first three
+// numbers (a fourth, as in 4.2.5.1, is a build of 4.2.5), ignoring any
+// suffix (-beta, -rc1). ignored says what was left out, for the note.
+func release(v string) (rel *version.Version, ignored string, err error) {
+	m := releaseRe.FindStringSubmatch(strings.TrimSpace(v))
+	if m == nil {
+		return nil, "", fmt.Errorf("%w: %q is not a version number", ErrUnsupported, v)
+	}
+	nums, suffix := strings.Split(m[1], "."), m[2]
+	if len(nums) > 3 {
+		suffix = "." + strings.Join(nums[3:], ".") + suffix
+		nums = nums[:3]
+	}
+	rel, err = version.NewVersion(strings.Join(nums, "."))
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %q is not a version number", ErrUnsupported, v)
+	}
+	return rel, suffix, nil
+}
+
 // Select picks the current (not superseded) patch for Zenoss version v: one
 // that claims it, else, for a release newer than any patch claims, the
-// nearest series below it (with a Note saying so). Zenoss 5 and later are refused:
+// nearest series below it (with a Note saying so). A suffix such as -beta
+// or -rc1, or a fourth number, is ignored (and the Note says so): the
+// series is that of the release numbers. Zenoss 5 and later are refused:
 // Control Center runs Zope as services and scales them itself.
 func (s *Set) Select(v string) (Selection, error) {
-	ver, err := version.NewVersion(v)
+	ver, ignored, err := release(v)
 	if err != nil {
-		return Selection{}, fmt.Errorf("%w: %q is not a version number", ErrUnsupported, v)
+		return Selection{}, err
 	}
+	sel, err := s.selectRelease(ver)
+	if err == nil && ignored != "" {
+		note := fmt.Sprintf("%q of Zenoss %s is ignored: it is treated as release %s", ignored, v, ver)
+		if sel.Note != "" {
+			note += "; " + sel.Note
+		}
+		sel.Note = note
+	}
+	return sel, err
+}
+
+func (s *Set) selectRelease(ver *version.Version) (Selection, error) {
 	var current []*Entry
 	for _, e := range s.Entries {
 		if e.SupersededBy == "" {
@@ -152,11 +216,11 @@ func (s *Set) Select(v string) (Selection, error) {
 	}
 	for _, e := range current {
 		if e.Matches(ver) {
-			return Selection{Entry: e, Exact: true, Note: fmt.Sprintf("%s covers Zenoss %s", e.ID, v)}, nil
+			return Selection{Entry: e, Exact: true}, nil
 		}
 	}
 	if seg := ver.Segments(); len(seg) > 0 && seg[0] >= 5 {
-		return Selection{}, fmt.Errorf("%w: Zenoss %s runs Zope under Control Center, which scales Zope instances as services (serviced service scale); zenpatch serves Zenoss 2.x-4.x", ErrUnsupported, v)
+		return Selection{}, fmt.Errorf("%w: Zenoss %s runs Zope under Control Center, which scales Zope instances as services (serviced service scale); zenpatch serves Zenoss 2.x-4.x", ErrUnsupported, ver)
 	}
 	// The nearest series below: the entry whose highest claimed version is
 	// the greatest one not above v.
@@ -171,11 +235,11 @@ func (s *Set) Select(v string) (Selection, error) {
 		}
 	}
 	if len(cands) == 0 {
-		return Selection{}, fmt.Errorf("%w: no patch in %s fits Zenoss %s (older than every series)", ErrUnsupported, s.Source, v)
+		return Selection{}, fmt.Errorf("%w: no patch in %s fits Zenoss %s (older than every series)", ErrUnsupported, s.Source, ver)
 	}
 	sort.Slice(cands, func(i, j int) bool { return cands[i].top.GreaterThan(cands[j].top) })
 	c := cands[0]
-	return Selection{Entry: c.e, Note: fmt.Sprintf("Zenoss %s is newer than any release %s was checked against (up to %s); trying it as the nearest series (%s)", v, c.e.ID, c.top, c.e.Series)}, nil
+	return Selection{Entry: c.e, Note: fmt.Sprintf("Zenoss %s is newer than any release %s was checked against (up to %s); trying it as the nearest series (%s)", ver, c.e.ID, c.top, c.e.Series)}, nil
 }
 
 // highestClaimed finds the upper bound of an entry's constraint ("<= x" or

@@ -61,20 +61,22 @@ func checkOne(p *apply.Patch, fx patches.Fixture) (Status, string) {
 			return Conflict, f.Path + ": not in the fixture"
 		}
 		rev := p.Reverse().File(f.Path)
-		st, out, places, err := apply.Check(orig, f, rev, apply.MaxFuzz)
-		if st != apply.Pending {
-			if err != nil {
-				return Conflict, err.Error()
+		revs := []*apply.File{rev}
+		fit := apply.Check(orig, f, revs, apply.MaxFuzz)
+		if fit.Verdict != apply.Pending {
+			if fit.Err != nil {
+				return Conflict, fit.Err.Error()
 			}
 			return Conflict, fmt.Sprintf("%s: the vendor file already looks patched", f.Path)
 		}
-		for _, pl := range places {
+		out := fit.Out
+		for _, pl := range fit.Places {
 			notes = append(notes, pl.String())
 		}
 		if err := shSyntax(out); err != nil {
 			return Error, fmt.Sprintf("%s after the patch fails sh -n: %v", f.Path, err)
 		}
-		if st2, _, _, _ := apply.Check(out, f, rev, apply.MaxFuzz); st2 != apply.Applied {
+		if apply.Check(out, f, revs, apply.MaxFuzz).Verdict != apply.Applied {
 			return Error, f.Path + ": after applying, the patch is not seen as applied"
 		}
 		back, _, err := apply.ApplyFile(out, rev, 0)
@@ -138,28 +140,33 @@ type HookState struct {
 // is as wanted, instance configs match zope.conf, the hook is installed.
 func Install(r *Report, inst *install.Install, opt install.Options, hook HookState) {
 	t0 := time.Now()
-	in, err := inst.Inspect(opt)
+	insp, err := inst.Inspect(opt)
 	if err != nil {
 		r.Add("install", "patch", Error, err.Error(), time.Since(t0))
 		return
 	}
-	switch in.State {
-	case install.StateApplied:
-		r.Add("install", "patch", OK, fmt.Sprintf("%s applied (Zenoss %s from %s)", in.AppliedID, in.Version.Version, in.Version.Source), time.Since(t0))
-	case install.StateAbsent:
-		r.Add("install", "patch", Drift, fmt.Sprintf("%s is not applied: run 'zenpatch apply'", in.Selection.Entry.ID), time.Since(t0))
-	case install.StateStale:
-		r.Add("install", "patch", Drift, fmt.Sprintf("%s is applied; %s replaces it: run 'zenpatch apply'", in.AppliedID, in.Selection.Entry.ID), time.Since(t0))
+	switch insp.PatchState {
+	case install.Applied:
+		r.Add("install", "patch", OK, fmt.Sprintf("%s applied (Zenoss %s from %s)", insp.AppliedID, insp.Version.Version, insp.Version.Source), time.Since(t0))
+	case install.Absent:
+		r.Add("install", "patch", Drift, fmt.Sprintf("%s is not applied: run 'zenpatch apply'", insp.Selection.Entry.ID), time.Since(t0))
+	case install.Stale:
+		r.Add("install", "patch", Drift, fmt.Sprintf("%s is applied; %s replaces it: run 'zenpatch apply'", insp.AppliedID, insp.Selection.Entry.ID), time.Since(t0))
+	case install.Unsupported:
+		r.Add("install", "patch", Unsupported, insp.Problem.Error(), time.Since(t0))
+		return
 	default:
-		r.Add("install", "patch", Conflict, fmt.Sprintf("%s: %v", in.State, in.Problem), time.Since(t0))
+		r.Add("install", "patch", Conflict, fmt.Sprintf("%s: %v", insp.PatchState, insp.Problem), time.Since(t0))
 		return
 	}
-	if in.ZopesNow == in.ZopesWant {
-		r.Add("install", "zopes", OK, fmt.Sprintf("ZOPES=%d (%s)", in.ZopesNow, in.ZopesWhy), 0)
-	} else if in.ZopesNow == 0 {
-		r.Add("install", "zopes", Drift, fmt.Sprintf("no ZOPES line (unpatched: one Zope), want %d (%s): run 'zenpatch apply'", in.ZopesWant, in.ZopesWhy), 0)
+	if insp.ZopesErr != nil {
+		r.Add("install", "zopes", Error, insp.ZopesErr.Error(), 0)
+	} else if insp.ZopesNow == insp.ZopesWant {
+		r.Add("install", "zopes", OK, fmt.Sprintf("ZOPES=%d (%s)", insp.ZopesNow, insp.ZopesWhy), 0)
+	} else if insp.ZopesNow == 0 {
+		r.Add("install", "zopes", Drift, fmt.Sprintf("no ZOPES line (unpatched: one Zope), want %d (%s): run 'zenpatch apply'", insp.ZopesWant, insp.ZopesWhy), 0)
 	} else {
-		r.Add("install", "zopes", Drift, fmt.Sprintf("ZOPES=%d, want %d (%s): run 'zenpatch apply'", in.ZopesNow, in.ZopesWant, in.ZopesWhy), 0)
+		r.Add("install", "zopes", Drift, fmt.Sprintf("ZOPES=%d, want %d (%s): run 'zenpatch apply'", insp.ZopesNow, insp.ZopesWant, insp.ZopesWhy), 0)
 	}
 	t0 = time.Now()
 	ctl, err := zope.New(inst, nil)
@@ -168,8 +175,8 @@ func Install(r *Report, inst *install.Install, opt install.Options, hook HookSta
 	} else {
 		var stale []string
 		for _, n := range ctl.Known() {
-			in, want := install.DeriveInstance(ctl.Conf, n, ctl.Settings.BasePort)
-			have, err := inst.ReadFile(in.ConfigPath)
+			zi, want := install.DeriveInstance(ctl.Conf, n, ctl.Settings.BasePort)
+			have, err := inst.ReadFile(zi.ConfigPath)
 			if err != nil {
 				continue // not started yet: derived at its first start
 			}
@@ -183,9 +190,12 @@ func Install(r *Report, inst *install.Install, opt install.Options, hook HookSta
 			r.Add("install", "instance-configs", Drift, fmt.Sprintf("instance %s started with an older zope.conf: run 'zopectl restart'", strings.Join(stale, ", ")), time.Since(t0))
 		}
 	}
-	if hook.Installed {
+	switch {
+	case hook.Installed:
 		r.Add("install", "hook", OK, hook.Detail, 0)
-	} else {
+	case ctl != nil && ctl.Settings.HookOff:
+		r.Add("install", "hook", Skipped, "hook off in "+install.SettingsPath+": upgrades run 'zenpatch upgrade' some other way", 0)
+	default:
 		r.Add("install", "hook", Drift, hook.Detail, 0)
 	}
 }
@@ -226,7 +236,7 @@ func Live(ctx context.Context, r *Report, inst *install.Install) {
 		return
 	}
 	t0 = time.Now()
-	before, err := ctl.BalancerStatus(ctx)
+	before, err := ctl.Admin().Status(ctx)
 	if err != nil {
 		r.Add("live", "balancer", Error, "the balancer does not answer on "+zope.AdminSocket+": "+err.Error(), time.Since(t0))
 		return
@@ -249,7 +259,7 @@ func Live(ctx context.Context, r *Report, inst *install.Install) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
-	after, err := ctl.BalancerStatus(ctx)
+	after, err := ctl.Admin().Status(ctx)
 	if err != nil {
 		r.Add("live", "through-balancer", Error, err.Error(), time.Since(t0))
 		return
@@ -260,6 +270,28 @@ func Live(ctx context.Context, r *Report, inst *install.Install) {
 			r.Add("live", name, OK, fmt.Sprintf("reached via %s (%s)", addr, b.State), time.Since(t0))
 		} else {
 			r.Add("live", name, Error, fmt.Sprintf("not reached via %s (state %s)", addr, b.State), time.Since(t0))
+		}
+	}
+	// zope.conf's further <http-server> addresses: each answers through
+	// the balancer too.
+	for _, a := range ctl.ListenAddrs()[1:] {
+		dial := a
+		if strings.HasPrefix(a, ":") {
+			dial = "127.0.0.1" + a
+		}
+		t0 = time.Now()
+		resp, err := client.Get("http://" + dial + ctl.Settings.HealthPath)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode >= 500 {
+				err = fmt.Errorf("answered %s", resp.Status)
+			}
+		}
+		if err != nil {
+			r.Add("live", "listener-"+a, Error, err.Error(), time.Since(t0))
+		} else {
+			r.Add("live", "listener-"+a, OK, "the balancer answers on zope.conf's further <http-server> address", time.Since(t0))
 		}
 	}
 }

@@ -24,7 +24,11 @@ const (
 	Skipped  Status = "skipped"
 	Drift    Status = "drift"    // exit 2: not as it should be; 'zenpatch apply' or a restart fixes it
 	Error    Status = "error"    // exit 1: broken
-	Conflict Status = "conflict" // exit 3: a patch does not fit, or the version is unsupported
+	Conflict Status = "conflict" // exit 3: a patch does not fit
+	// Unsupported is an install zenpatch does not serve (its version, or a
+	// web tier run by another program than zopectl): exit 3, and not an
+	// error of zenpatch's.
+	Unsupported Status = "unsupported"
 )
 
 // Check is one verified fact.
@@ -46,23 +50,31 @@ func (r *Report) Add(group, name string, st Status, detail string, d time.Durati
 	r.Checks = append(r.Checks, Check{Group: group, Name: name, Status: st, Detail: detail, Duration: d})
 }
 
-// ExitCode is 0 when every check is ok or skipped, else 3 for any
-// conflict, 1 for any error, 2 for drift.
-func (r *Report) ExitCode() int {
-	code := 0
+// Worst is the most serious status among the checks, by precedence:
+// conflict, then error, then drift; OK when there is none of those.
+func (r *Report) Worst() Status {
+	worst, rank := OK, 0
 	for _, c := range r.Checks {
-		switch c.Status {
-		case Conflict:
-			return 3
-		case Error:
-			code = 1
-		case Drift:
-			if code == 0 {
-				code = 2
-			}
+		if n := map[Status]int{Drift: 1, Error: 2, Unsupported: 3, Conflict: 4}[c.Status]; n > rank {
+			worst, rank = c.Status, n
 		}
 	}
-	return code
+	return worst
+}
+
+// Failure is a report whose worst check is not ok: Worst is drift, error
+// or conflict. The command maps it to its exit code.
+type Failure struct{ Worst Status }
+
+// Error implements error.
+func (f *Failure) Error() string { return "verify: " + string(f.Worst) }
+
+// Err is nil when every check is ok or skipped, else a *Failure.
+func (r *Report) Err() error {
+	if w := r.Worst(); w != OK {
+		return &Failure{Worst: w}
+	}
+	return nil
 }
 
 // Counts returns how many checks have each status.
@@ -84,7 +96,11 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "%-*s  %-8s %s\n", width, c.Group+"/"+c.Name, c.Status, c.Detail)
 	}
 	n := r.Counts()
-	fmt.Fprintf(w, "%d checks: %d ok, %d drift, %d conflict, %d error, %d skipped\n", len(r.Checks), n[OK], n[Drift], n[Conflict], n[Error], n[Skipped])
+	fmt.Fprintf(w, "%d checks: %d ok, %d drift, %d conflict, %d error, %d skipped", len(r.Checks), n[OK], n[Drift], n[Conflict], n[Error], n[Skipped])
+	if n[Unsupported] > 0 {
+		fmt.Fprintf(w, ", %d unsupported", n[Unsupported])
+	}
+	fmt.Fprintln(w)
 }
 
 // jsonReport is the stable --json form.
@@ -94,15 +110,16 @@ type jsonReport struct {
 	Checks   []Check `json:"checks"`
 }
 
-// WriteJSON prints the report as JSON: {"ok", "exit_code", "checks": [...]}.
-func (r *Report) WriteJSON(w io.Writer) error {
+// WriteJSON prints the report as JSON: {"ok", "exit_code", "checks": [...]},
+// with the exit code the command gives it.
+func (r *Report) WriteJSON(w io.Writer, exitCode int) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	checks := r.Checks
 	if checks == nil {
 		checks = []Check{}
 	}
-	return enc.Encode(jsonReport{OK: r.ExitCode() == 0, ExitCode: r.ExitCode(), Checks: checks})
+	return enc.Encode(jsonReport{OK: r.Err() == nil, ExitCode: exitCode, Checks: checks})
 }
 
 type junitSuites struct {
@@ -156,7 +173,7 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 		tc := junitCase{Name: c.Name, Classname: "zenpatch." + c.Group, Time: secs(c.Duration), Output: c.Detail}
 		p := &junitProblem{Message: firstLine(c.Detail), Type: string(c.Status), Text: c.Detail}
 		switch c.Status {
-		case Drift, Conflict:
+		case Drift, Conflict, Unsupported:
 			tc.Failure = p
 			s.Fails++
 			out.Fails++

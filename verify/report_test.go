@@ -11,23 +11,30 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestExitCodePrecedence(t *testing.T) {
+func TestWorstPrecedence(t *testing.T) {
 	for _, tc := range []struct {
 		statuses []Status
-		want     int
+		want     Status
 	}{
-		{nil, 0},
-		{[]Status{OK, Skipped}, 0},
-		{[]Status{OK, Drift}, 2},
-		{[]Status{Drift, Error, Drift}, 1},
-		{[]Status{Error, Drift}, 1},
-		{[]Status{Drift, Error, Conflict, OK}, 3},
+		{nil, OK},
+		{[]Status{OK, Skipped}, OK},
+		{[]Status{OK, Drift}, Drift},
+		{[]Status{Drift, Error, Drift}, Error},
+		{[]Status{Error, Drift}, Error},
+		{[]Status{Drift, Error, Conflict, OK}, Conflict},
 	} {
 		var r Report
 		for i, s := range tc.statuses {
 			r.Add("install", string(rune('a'+i)), s, "", 0)
 		}
-		assert.Equal(t, tc.want, r.ExitCode(), "%v", tc.statuses)
+		assert.Equal(t, tc.want, r.Worst(), "%v", tc.statuses)
+		if tc.want == OK {
+			assert.NoError(t, r.Err())
+		} else {
+			var f *Failure
+			require.ErrorAs(t, r.Err(), &f)
+			assert.Equal(t, tc.want, f.Worst)
+		}
 	}
 }
 
@@ -50,7 +57,7 @@ func TestWriteText(t *testing.T) {
 
 func TestWriteJSON(t *testing.T) {
 	var b bytes.Buffer
-	require.NoError(t, sample().WriteJSON(&b))
+	require.NoError(t, sample().WriteJSON(&b, 1))
 	var got struct {
 		OK       bool    `json:"ok"`
 		ExitCode int     `json:"exit_code"`
@@ -63,7 +70,7 @@ func TestWriteJSON(t *testing.T) {
 	assert.Equal(t, Drift, got.Checks[1].Status)
 
 	b.Reset()
-	require.NoError(t, (&Report{}).WriteJSON(&b))
+	require.NoError(t, (&Report{}).WriteJSON(&b, 0))
 	assert.Contains(t, b.String(), `"checks": []`, "an empty report lists no checks, not null")
 	assert.Contains(t, b.String(), `"ok": true`)
 }

@@ -3,42 +3,34 @@ package main
 import (
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
-	"os/signal"
 	"runtime/pprof"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/zenpatch/zenpatch/internal/balancer"
-	"github.com/zenpatch/zenpatch/internal/install"
-	"github.com/zenpatch/zenpatch/internal/txn"
 	"github.com/zenpatch/zenpatch/internal/zope"
 )
 
-func cmdBalance(e *env, args []string) error {
-	var c common
-	var listen, backends string
-	var maxConn int
+func cmdBalance(inv *invocation, args []string) error {
+	var f installFlags
+	var listen, backends, healthPath, cpuProfile string
+	var maxConn, queueSize, procs int
 	var slowStart, queueTimeout, healthInterval time.Duration
-	var queueSize, procs int
 	var affinity bool
-	var healthPath, cpuProfile string
-	fs := newFlags(e, "balance", "balance [flags]", `
+	fs := newFlags(inv, "balance", "balance [flags]", `
 Run zenpatch's HTTP balancer in the foreground. With an install (the
 default), it listens on zope.conf's HTTP address and fronts the ZOPES
 instances, with each instance's cap = zserver-threads, its admin API on
 var/zenpatch/balancer.sock; settings come from <balancer> in
-etc/zenpatch.conf. Standalone, --listen and --backends say it all (for
-benchmarks, or instances on other hosts). SIGTERM stops it gracefully;
-SIGHUP re-reads the backends without dropping connections.
+etc/zenpatch.conf, and flags given here win over them. Standalone,
+--listen and --backends say it all (for benchmarks, or instances on other
+hosts). SIGTERM stops it gracefully; SIGHUP re-reads the backends without
+dropping connections.
 
 Examples:
   zenpatch balance --zenhome /opt/zenoss
   zenpatch balance --listen 127.0.0.1:8080 --backends 127.0.0.1:9081,127.0.0.1:9082 --max-conn 4`)
-	c.installFlags(fs)
+	f.add(fs)
 	fs.StringVar(&listen, "listen", "", "standalone: listen on `ADDR` (host:port)")
 	fs.StringVar(&backends, "backends", "", "standalone: comma-separated host:port `LIST`")
 	fs.IntVar(&maxConn, "max-conn", 4, "standalone: requests at once per backend (Zope's zserver-threads)")
@@ -50,126 +42,55 @@ Examples:
 	fs.BoolVar(&affinity, "cookie-affinity", false, "send a client back to the same Zope (temp_folder sessions)")
 	fs.IntVar(&procs, "procs", 0, "most CPUs the balancer uses at once (GOMAXPROCS; default 2, or the procs setting); it uses one while lightly loaded")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile to `FILE` until the balancer stops (diagnostics)")
-	if err := parse(fs, args); err != nil {
+	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	if procs < 0 {
-		return usageErr("--procs %d: want 1 or more", procs)
+	if procs < 0 || queueSize < 0 || maxConn < 1 {
+		return usageErr("", "--procs, --queue-size and --max-conn want positive numbers")
 	}
 	if cpuProfile != "" {
-		f, err := os.Create(cpuProfile)
+		stop, err := startProfile(cpuProfile)
 		if err != nil {
-			return withCode(exitError, err, "--cpuprofile needs a writable file path")
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
 			return err
 		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
-	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	cfg := balancer.Config{Logger: log, SlowStart: slowStart, QueueSize: queueSize, QueueTimeout: queueTimeout, HealthInterval: healthInterval, HealthPath: healthPath, Affinity: affinity}
-	ctx, stop := signal.NotifyContext(e.ctx, syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-
+	log := slog.New(slog.NewTextHandler(inv.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	over := balancer.Config{Logger: log, SlowStart: slowStart, QueueSize: queueSize, QueueTimeout: queueTimeout,
+		HealthInterval: healthInterval, HealthPath: healthPath, Affinity: affinity}
 	if backends != "" || listen != "" {
 		if backends == "" || listen == "" {
-			return usageErr("standalone balance needs both --listen and --backends")
+			return usageErr("", "standalone balance needs both --listen and --backends")
 		}
-		var specs []balancer.BackendSpec
-		for i, b := range strings.Split(backends, ",") {
-			specs = append(specs, balancer.BackendSpec{Name: strconv.Itoa(i + 1), Addr: strings.TrimSpace(b), Cap: maxConn})
-		}
-		lb, err := balancer.New(cfg, specs)
+		specs, err := balancer.ParseBackends(backends, maxConn)
 		if err != nil {
-			return usageErr("--backends: %v", err)
+			return usageErr("", "--backends: %v", err)
 		}
-		l, err := net.Listen("tcp", listen)
-		if err != nil {
-			return withCode(exitError, fmt.Errorf("--listen %s: %w", listen, err), "pick a free address, or stop what holds it")
-		}
-		log.Info("balancing", "listen", l.Addr().String(), "backends", backends, "cap", maxConn, "procs", startProcs(ctx, e, log, procs, 0), "runtime", runtimeState(e))
-		return (&balancer.Server{LB: lb, Public: l}).Run(ctx)
+		err = balancer.ListenAndServe(inv.ctx, over, specs, listen, procs)
+		return withHint(err, "pick a free --listen address, or stop what holds it")
 	}
-
-	inst, err := c.open(e)
+	inst, err := f.open(inv)
 	if err != nil {
 		return err
 	}
 	defer inst.Close()
-	ctl, err := zope.New(inst, e.stderr)
-	if err != nil {
-		return explain(err)
-	}
-	if !ctl.Multi() {
-		return withCode(exitError, fmt.Errorf("ZOPES=%d in %s: one Zope serves %s itself, nothing to balance", ctl.Zopes, install.ZopectlPath, ctl.Conf.HTTPAddress()), "raise ZOPES with 'zenpatch apply --zopes N', or run standalone with --listen and --backends")
-	}
-	bs := ctl.Settings.Balancer
-	if slowStart == 0 {
-		cfg.SlowStart = bs.SlowStart
-	}
-	if queueSize == 0 {
-		cfg.QueueSize = bs.QueueSize
-	}
-	if queueTimeout == 0 {
-		cfg.QueueTimeout = bs.QueueTimeout
-	}
-	if healthInterval == 0 {
-		cfg.HealthInterval = bs.HealthInterval
-	}
-	if healthPath == "" {
-		cfg.HealthPath = ctl.Settings.HealthPath
-	}
-	cfg.Rise, cfg.Fall = bs.Rise, bs.Fall
-	cfg.Affinity = affinity || bs.Affinity
-	lb, err := balancer.New(cfg, ctl.BackendSpecs())
+	ctl, err := zope.New(inst, inv.stderr)
 	if err != nil {
 		return err
 	}
-	addr := ctl.ListenAddr()
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return withCode(exitError, fmt.Errorf("listen on %s (zope.conf's HTTP address): %w", addr, err), "is a single Zope still running on it? 'zenpatch zope stop' stops everything")
-	}
-	adm, err := balancer.ListenAdmin(inst.Abs(zope.AdminSocket))
-	if err != nil {
-		l.Close()
-		return err
-	}
-	if err := txn.WriteFile(inst.Root, zope.BalancerPid, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-		return err
-	}
-	defer func() {
-		if pid, _ := zope.PID(inst.Abs(zope.BalancerPid)); pid == os.Getpid() {
-			_ = inst.Root.Remove(zope.BalancerPid)
-		}
-		_ = inst.Root.Remove(zope.AdminSocket)
-	}()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				if err := reloadBackends(inst, lb); err != nil {
-					log.Error("reload failed; keeping the old backends", "err", err)
-				} else {
-					log.Info("reloaded backends", "backends", len(lb.Status().Backends))
-				}
-			}
-		}
-	}()
-	log.Info("balancing", "listen", addr, "zopes", ctl.Zopes, "cap", ctl.Conf.Threads, "procs", startProcs(ctx, e, log, procs, bs.Procs), "runtime", runtimeState(e), "admin", zope.AdminSocket)
-	return (&balancer.Server{LB: lb, Public: l, Admin: adm}).Run(ctx)
+	return ctl.Serve(inv.ctx, over, procs, log)
 }
 
-func reloadBackends(inst *install.Install, lb *balancer.Balancer) error {
-	ctl, err := zope.New(inst, nil)
+// startProfile writes a Go CPU profile to path until the returned function
+// is called.
+func startProfile(path string) (func(), error) {
+	f, err := os.Create(path)
 	if err != nil {
-		return err
+		return nil, withHint(fmt.Errorf("--cpuprofile: %w", err), "give a writable file path")
 	}
-	return lb.SetBackends(ctl.BackendSpecs())
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

@@ -1,57 +1,47 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
-	"syscall"
 
 	"github.com/zenpatch/zenpatch/internal/hook"
 	"github.com/zenpatch/zenpatch/internal/install"
-	"github.com/zenpatch/zenpatch/internal/txn"
 )
 
-// hookRecord is var/zenpatch/hook.json: where the hook was installed.
-type hookRecord struct {
-	Root  string   `json:"root"`
-	Files []string `json:"files"`
-	Rule  string   `json:"command"`
-}
-
-const hookRecordPath = install.StateDir + "/hook.json"
-
-func cmdHook(e *env, args []string) error {
-	var c common
+func cmdHook(inv *invocation, args []string) error {
+	var f installFlags
 	var root, runAs, self string
-	fs := newFlags(e, "hook", "hook install|uninstall [flags]", `
+	fs := newFlags(inv, "hook", "hook install|uninstall [flags]", `
 Install (or remove) yum and dnf post-transaction actions that run
 'zenpatch upgrade' whenever the zenoss or zenoss-core package is installed
 or updated:
-  /etc/yum/post-actions/zenpatch.action                    (yum-plugin-post-transaction-actions)
-  /etc/dnf/plugins/post-transaction-actions.d/zenpatch.action  (python3-dnf-plugin-post-transaction-actions)
-The command runs as the install's owner (runuser -u zenoss). Files are
-written only under --root; installing twice changes nothing; uninstall
-removes only files zenpatch wrote.
+  /etc/yum/post-actions/zenpatch.action                        (`+hook.YumPluginPackage+`)
+  /etc/dnf/plugins/post-transaction-actions.d/zenpatch.action  (`+hook.DnfPluginPackage+`)
+The command runs as the install's owner through 'runuser -s /bin/sh USER -c',
+which EL5/EL6 (coreutils) and EL7+ (util-linux) runuser both understand;
+every value in it is shell-quoted, and a ZENHOME, user or path holding a
+character the plugins would mangle (':', '$', '\', control characters,
+non-ASCII) is refused. Warns when yum or dnf lacks the plugin or has it
+disabled. Both files and the record (var/zenpatch/hook.json) are written
+together or not at all, only under --root; installing twice changes
+nothing; uninstall removes only files zenpatch wrote.
 
 Examples:
   sudo zenpatch hook install --zenhome /opt/zenoss
-  zenpatch hook install --root /tmp/fakeroot   # to look before you leap`)
-	c.installFlags(fs)
+  sudo zenpatch hook install --root /mnt/image --user zenoss   # a system image (its yum or dnf, its etc/passwd)`)
+	f.add(fs)
 	fs.StringVar(&root, "root", "/", "write the action files under `DIR` (tests, image builds)")
 	fs.StringVar(&runAs, "user", "", "run 'zenpatch upgrade' as `USER` (default: the owner of ZENHOME)")
 	fs.StringVar(&self, "zenpatch", "", "absolute `PATH` of the zenpatch binary the rule runs (default: this one)")
-	if err := parse(fs, args); err != nil {
+	if err := parse(fs, args, 1); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 || (fs.Arg(0) != "install" && fs.Arg(0) != "uninstall") {
-		return usageErr("hook needs install or uninstall")
+		return usageErr("", "hook needs install or uninstall")
 	}
-	inst, err := c.open(e)
+	inst, err := f.open(inv)
 	if err != nil {
 		return err
 	}
@@ -60,86 +50,75 @@ Examples:
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(absRoot, 0o755); err != nil {
-		return withCode(exitError, fmt.Errorf("--root %s: %w", root, err), "give a directory you may write")
-	}
 	r, err := os.OpenRoot(absRoot)
 	if err != nil {
-		return err
+		return withHint(fmt.Errorf("--root %s: %w", root, err), "give the directory the system's / is in (default /)")
 	}
 	defer r.Close()
+	var res []hook.Result
 	if fs.Arg(0) == "uninstall" {
-		res, err := hook.Uninstall(r)
-		for _, x := range res {
-			fmt.Fprintf(e.stdout, "%s: %s\n", filepath.Join(absRoot, x.Path), x.Action)
-		}
-		if err != nil {
-			return explain(err)
-		}
-		if _, err := inst.Root.Stat(hookRecordPath); err == nil {
-			return inst.Root.Remove(hookRecordPath)
-		}
-		return nil
+		res, err = hook.Uninstall(r, inst.Root)
+	} else {
+		var warnings []hook.Warning
+		res, warnings, err = installHook(inst, r, hook.Options{Zenpatch: self, Zenhome: inst.Home, User: runAs})
+		defer func() {
+			for _, w := range warnings {
+				fmt.Fprintf(inv.stderr, "zenpatch: warning: %s\nzenpatch: hint: %s\n", w.Msg, w.Hint)
+			}
+		}()
 	}
-	if self == "" {
-		if self, err = os.Executable(); err != nil {
-			return err
-		}
-	}
-	if !filepath.IsAbs(self) {
-		return usageErr("--zenpatch %q: want an absolute path", self)
-	}
-	if runAs == "" {
-		runAs = owner(inst.Home)
-	}
-	o := hook.Options{Zenpatch: self, Zenhome: inst.Home, User: runAs}
-	res, err := hook.Install(r, o)
 	for _, x := range res {
-		fmt.Fprintf(e.stdout, "%s: %s\n", filepath.Join(absRoot, x.Path), x.Action)
+		fmt.Fprintf(inv.stdout, "%s: %s\n", filepath.Join(absRoot, x.Path), x.Action)
 	}
-	if err != nil {
-		return withCode(exitError, err, "zenpatch never overwrites an action file it did not write")
+	if errors.Is(err, os.ErrPermission) {
+		return withHint(err, "the action files live under /etc: run it as root (sudo zenpatch hook …)")
 	}
-	rec, _ := json.MarshalIndent(hookRecord{Root: absRoot, Files: []string{hook.YumPath, hook.DnfPath}, Rule: hook.Command(o)}, "", "  ")
-	return txn.WriteFile(inst.Root, hookRecordPath, append(rec, '\n'), 0o644)
+	return err
 }
 
-// owner names the user that owns dir ("" when unknown).
-func owner(dir string) string {
-	fi, err := os.Stat(dir)
+// installHook checks the options (the binary, the user, the platform under
+// root) and installs the actions; warnings say what would keep yum or dnf
+// from running them.
+func installHook(inst *install.Install, root *os.Root, o hook.Options) ([]hook.Result, []hook.Warning, error) {
+	var err error
+	if o.Zenpatch == "" {
+		if o.Zenpatch, err = os.Executable(); err != nil {
+			return nil, nil, err
+		}
+	}
+	if !filepath.IsAbs(o.Zenpatch) {
+		return nil, nil, usageErr("", "--zenpatch %q: want an absolute path", o.Zenpatch)
+	}
+	if o.User == "" {
+		if o.User, err = hook.Owner(inst.Home); err != nil {
+			return nil, nil, withHint(err, "name the user with --user (the account Zenoss runs as, usually zenoss)")
+		}
+	}
+	var ue *hook.UnsafeError
+	if _, err := hook.Command(o); errors.As(err, &ue) && ue.What != "ZENHOME" {
+		return nil, nil, &usageError{msg: err.Error(), hint: ue.Hint()}
+	} else if err != nil {
+		return nil, nil, err
+	}
+	if o.User != "root" {
+		if err := hook.LookupUser(root, o.User); err != nil {
+			return nil, nil, &usageError{msg: "--user: " + err.Error(), hint: "name an existing account (the one that owns ZENHOME, usually zenoss), or create it first"}
+		}
+	}
+	plat, err := hook.Inspect(root)
 	if err != nil {
-		return ""
+		return nil, nil, withHint(err, "run 'hook install' on the Zenoss host itself, or give --root the top of a system image that has yum or dnf")
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return ""
-	}
-	u, err := user.LookupId(strconv.Itoa(int(st.Uid)))
-	if err != nil {
-		return ""
-	}
-	return u.Username
+	res, err := hook.Install(root, inst.Root, o)
+	return res, plat.Warnings, err
 }
 
 // readHookRecord returns the hook record and whether its files are in
 // place (checked under the recorded root; nil when not installed).
-func readHookRecord(inst *install.Install) (*hookRecord, bool, error) {
-	data, err := inst.ReadFile(hookRecordPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, false, nil
-	}
-	if err != nil {
+func readHookRecord(inst *install.Install) (*hook.Record, bool, error) {
+	rec, err := hook.ReadRecord(inst.Root)
+	if err != nil || rec == nil {
 		return nil, false, err
 	}
-	var rec hookRecord
-	if err := json.Unmarshal(data, &rec); err != nil {
-		return nil, false, fmt.Errorf("%s: %v", hookRecordPath, err)
-	}
-	r, err := os.OpenRoot(rec.Root)
-	if err != nil {
-		return &rec, false, nil
-	}
-	defer r.Close()
-	y, d := hook.Installed(r, inst.Home)
-	return &rec, y && d, nil
+	return rec, rec.InPlace(), nil
 }

@@ -1,6 +1,11 @@
 // Command zenpatch makes a Zenoss web tier use every CPU: it patches
 // bin/zopectl to run ZOPES Zope instances, sizes ZOPES from the usable
 // CPUs, and runs them behind its own HTTP balancer. See README.md.
+//
+// This package is the command line only: flags, help, wiring and
+// printing. What zenpatch knows lives under internal/ (the install model,
+// the instances, the balancer, the upgrade flow) and in apply, verify and
+// patches.
 package main
 
 import (
@@ -13,27 +18,27 @@ import (
 	"sort"
 	"strings"
 	"syscall"
-)
 
-// Exit codes (documented in the README).
-const (
-	exitOK       = 0
-	exitError    = 1
-	exitPending  = 2 // changes pending or drift
-	exitConflict = 3 // conflict or unsupported version
-	exitUsage    = 64
+	"github.com/zenpatch/zenpatch/internal/balancer"
 )
 
 func main() {
-	reexecTuned() // `zenpatch balance` only; see runtime.go
+	if len(os.Args) > 1 && os.Args[1] == "balance" {
+		balancer.ReexecTuned() // see internal/balancer/runtime.go
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() { // a second SIGINT or SIGTERM ends the process at once
+		<-ctx.Done()
+		stop()
+	}()
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
 	stop()
 	os.Exit(code)
 }
 
-// env is what a command gets: streams, environment, global options.
-type env struct {
+// invocation is what a command runs with: its context (cancelled by
+// SIGINT and SIGTERM), streams and environment.
+type invocation struct {
 	ctx    context.Context
 	stdin  io.Reader
 	stdout io.Writer
@@ -41,41 +46,10 @@ type env struct {
 	getenv func(string) string
 }
 
-// codeError carries an exit code and an optional hint.
-type codeError struct {
-	code int
-	err  error
-	hint string
-}
-
-// Error implements error.
-func (e *codeError) Error() string { return e.err.Error() }
-
-// Unwrap returns the underlying error.
-func (e *codeError) Unwrap() error { return e.err }
-
-func withCode(code int, err error, hint string) error {
-	return &codeError{code: code, err: err, hint: hint}
-}
-
-func usageErr(format string, a ...any) error {
-	return &codeError{code: exitUsage, err: fmt.Errorf(format, a...), hint: genericHint}
-}
-
-// genericHint is a usage error's hint until dispatch names the command.
-const genericHint = "see 'zenpatch help'"
-
-// quietCode is an exit code with nothing more to print (diff's 2 for
-// "pending", verify's codes, --help's 0).
-type quietCode int
-
-// Error implements error.
-func (q quietCode) Error() string { return fmt.Sprintf("exit %d", int(q)) }
-
 type command struct {
 	name    string
 	summary string
-	run     func(e *env, args []string) error
+	run     func(inv *invocation, args []string) error
 }
 
 func commands() []command {
@@ -96,23 +70,23 @@ func commands() []command {
 	}
 }
 
+// run runs one command line and returns its exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
-	err := dispatch(e, args)
-	return report(stderr, err)
+	inv := &invocation{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	return report(stderr, dispatch(inv, args))
 }
 
-func dispatch(e *env, args []string) error {
+func dispatch(inv *invocation, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		printUsage(e.stdout)
+		printUsage(inv.stdout)
 		return nil
 	}
 	name, rest := args[0], args[1:]
 	if name == "help" {
 		if len(rest) > 0 {
-			return dispatch(e, []string{rest[0], "--help"})
+			return dispatch(inv, []string{rest[0], "--help"})
 		}
-		printUsage(e.stdout)
+		printUsage(inv.stdout)
 		return nil
 	}
 	if name == "--version" {
@@ -120,11 +94,11 @@ func dispatch(e *env, args []string) error {
 	}
 	for _, c := range commands() {
 		if c.name == name && c.run != nil {
-			err := c.run(e, rest)
+			err := c.run(inv, rest)
 			// A usage error inside a command points at that command's help.
-			var ce *codeError
-			if errors.As(err, &ce) && ce.code == exitUsage && ce.hint == genericHint {
-				ce.hint = "see 'zenpatch " + name + " --help'"
+			var ue *usageError
+			if errors.As(err, &ue) && ue.cmd == "" {
+				ue.cmd = name
 			}
 			return err
 		}
@@ -134,7 +108,7 @@ func dispatch(e *env, args []string) error {
 		names = append(names, c.name)
 	}
 	sort.Strings(names)
-	return usageErr("unknown command %q (commands: %s)", name, strings.Join(names, ", "))
+	return usageErr("", "unknown command %q (commands: %s)", name, strings.Join(names, ", "))
 }
 
 func printUsage(w io.Writer) {
@@ -144,27 +118,4 @@ func printUsage(w io.Writer) {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nEvery command takes --help. Exit codes: 0 ok, 1 error, 2 changes pending or drift, 3 conflict or unsupported version, 64 usage.")
-}
-
-// report prints err for people and maps it to an exit code.
-func report(stderr io.Writer, err error) int {
-	if err == nil {
-		return exitOK
-	}
-	var q quietCode
-	if errors.As(err, &q) {
-		return int(q)
-	}
-	code, hint := exitError, ""
-	var ce *codeError
-	if errors.As(err, &ce) {
-		code, hint = ce.code, ce.hint
-	}
-	fmt.Fprintf(stderr, "zenpatch: error: %v\n", err)
-	if hint != "" {
-		for _, h := range strings.Split(hint, "\n") {
-			fmt.Fprintf(stderr, "zenpatch: hint: %s\n", h)
-		}
-	}
-	return code
 }

@@ -25,7 +25,9 @@ import (
 
 	"github.com/zenpatch/zenpatch/internal/balancer"
 	"github.com/zenpatch/zenpatch/internal/fixture"
+	"github.com/zenpatch/zenpatch/internal/install"
 	"github.com/zenpatch/zenpatch/internal/loadtest"
+	"github.com/zenpatch/zenpatch/internal/zope"
 
 	"github.com/zenpatch/zenpatch/internal/sandbox"
 )
@@ -59,33 +61,59 @@ func TestScripts(t *testing.T) {
 			e.Setenv("NO_COLOR", "")
 			return nil
 		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"fixture":   cmdFixture,
-			"code":      cmdCode,
-			"snapshot":  cmdSnapshot,
-			"unchanged": cmdUnchanged,
-			"roundtrip": cmdRoundtrip,
-			"shsyntax":  cmdShSyntax,
-			"crashtest": cmdCrashtest,
-			"sandbox":   cmdSandbox,
-			"holdport":  cmdHoldport,
-			"noproc":    cmdNoproc,
-			"portfree":  cmdPortfree,
-			"loadstart": cmdLoadstart,
-			"loadstop":  cmdLoadstop,
-			"sigkill":   cmdSigkill,
-			"lbstate":   cmdLbstate,
-			"upgradefx": cmdUpgradeFixture,
-		},
+		Cmds: scriptCmds(),
 	})
+}
+
+// scriptCmd is a custom testscript command: its usage line, how many
+// arguments it takes, and whether "! cmd" (the opposite check) means
+// anything for it. A command that cannot be negated refuses "!", so that
+// no script can be misled into thinking it checked the opposite.
+type scriptCmd struct {
+	usage     string
+	min, max  int // argument counts; max -1: no limit
+	negatable bool
+	run       func(ts *testscript.TestScript, neg bool, args []string)
+}
+
+func scriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
+	cmds := map[string]scriptCmd{
+		"fixture":   {"fixture NAME DIR", 2, 2, false, cmdFixture},
+		"code":      {"code N PROG [ARGS...]", 2, -1, false, cmdCode},
+		"snapshot":  {"snapshot DIR", 1, 1, false, cmdSnapshot},
+		"unchanged": {"[!] unchanged DIR", 1, 1, true, cmdUnchanged},
+		"roundtrip": {"roundtrip FIXTURE", 1, 1, false, cmdRoundtrip},
+		"shsyntax":  {"[!] shsyntax FILE", 1, 1, true, cmdShSyntax},
+		"crashtest": {"crashtest FIXTURE", 1, 1, false, cmdCrashtest},
+		"sandbox":   {"sandbox DIR [VERSION]", 1, 2, false, cmdSandbox},
+		"holdport":  {"holdport PORT", 1, 1, false, cmdHoldport},
+		"noproc":    {"[!] noproc DIR", 1, 1, true, cmdNoproc},
+		"portfree":  {"[!] portfree PORT...", 1, -1, true, cmdPortfree},
+		"loadstart": {"loadstart NAME URL [CONNS]", 2, 3, false, cmdLoadstart},
+		"loadstop":  {"[!] loadstop NAME", 1, 1, true, cmdLoadstop},
+		"sigkill":   {"sigkill PIDFILE", 1, 1, false, cmdSigkill},
+		"lbstate":   {"lbstate DIR BACKEND STATE [SECONDS]", 3, 4, false, cmdLbstate},
+		"upgradefx": {"upgradefx FIXTURE", 1, 1, false, cmdUpgradeFixture},
+		"locked":    {"[!] locked FILE", 1, 1, true, cmdLocked},
+	}
+	out := map[string]func(ts *testscript.TestScript, neg bool, args []string){}
+	for name, c := range cmds {
+		out[name] = func(ts *testscript.TestScript, neg bool, args []string) {
+			if neg && !c.negatable {
+				ts.Fatalf("%s: cannot be negated (usage: %s)", name, c.usage)
+			}
+			if len(args) < c.min || (c.max >= 0 && len(args) > c.max) {
+				ts.Fatalf("usage: %s (got %d arguments)", c.usage, len(args))
+			}
+			c.run(ts, neg, args)
+		}
+	}
+	return out
 }
 
 // fixture NAME DIR: copy the fixture NAME (patches/vendor or
 // testdata/installs) to DIR, keeping modes.
 func cmdFixture(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 2 {
-		ts.Fatalf("usage: fixture NAME DIR")
-	}
 	src := fixture.Dir(args[0])
 	ts.Check(copyTree(src, ts.MkAbs(args[1])))
 }
@@ -114,9 +142,6 @@ func copyTree(src, dst string) error {
 
 // code N PROG ARGS...: run PROG and require exit code N exactly.
 func cmdCode(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) < 2 {
-		ts.Fatalf("usage: code N PROG [ARGS...]")
-	}
 	want, err := strconv.Atoi(args[0])
 	ts.Check(err)
 	err = ts.Exec(args[1], args[2:]...)
@@ -174,15 +199,21 @@ func cmdUnchanged(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	got, err := treeDigest(ts.MkAbs(args[0]))
 	ts.Check(err)
-	if got != string(want) {
+	if neg && got == string(want) {
+		ts.Fatalf("%s did not change", args[0])
+	}
+	if !neg && got != string(want) {
 		ts.Fatalf("%s changed:\nbefore:\n%s\nafter:\n%s", args[0], want, got)
 	}
 }
 
-// shsyntax FILE: the shell accepts FILE (sh -n).
+// shsyntax FILE: the shell accepts FILE (sh -n); with !, it refuses it.
 func cmdShSyntax(ts *testscript.TestScript, neg bool, args []string) {
 	out, err := exec.Command("sh", "-n", ts.MkAbs(args[0])).CombinedOutput()
-	if err != nil {
+	if neg && err == nil {
+		ts.Fatalf("sh -n %s: accepted", args[0])
+	}
+	if !neg && err != nil {
 		ts.Fatalf("sh -n %s: %v\n%s", args[0], err, out)
 	}
 }
@@ -292,23 +323,29 @@ func testPorts(ts *testscript.TestScript, n int) int {
 }
 
 // sandbox DIR [VERSION]: a runnable sandbox install with free ports: $PORT
-// (zope.conf's HTTP port) and $BASE (instance 1; base-port in
-// etc/zenpatch.conf), and ZENPATCH pointing at the zenpatch under test.
+// (zope.conf's HTTP port), $BASE (instance 1; base-port in
+// etc/zenpatch.conf), $PORT1..$PORT5 (instances 1..5), $PORTB (free, for a
+// second <http-server>) and $PORTB1..$PORTB5 (the instances' ports for it).
 func cmdSandbox(ts *testscript.TestScript, neg bool, args []string) {
 	version := "4.2.5"
 	if len(args) > 1 {
 		version = args[1]
 	}
 	port := testPorts(ts, 1)
-	base := testPorts(ts, 6)
+	// Instance ports: base.. for zope.conf's first <http-server>, and
+	// base+100.. for a second one (install.ListenerStride).
+	base := testPorts(ts, install.ListenerStride+6)
+	second := testPorts(ts, 1)
 	dir := ts.MkAbs(args[0])
 	ts.Check(sandbox.Create(dir, sandbox.Options{Version: version, Port: port}))
 	conf := fmt.Sprintf("# test sandbox\nbase-port %d\nstart-timeout 20\nstop-timeout 10\n", base)
 	ts.Check(os.WriteFile(filepath.Join(dir, "etc/zenpatch.conf"), []byte(conf), 0o644))
 	ts.Setenv("PORT", strconv.Itoa(port))
 	ts.Setenv("BASE", strconv.Itoa(base))
+	ts.Setenv("PORTB", strconv.Itoa(second)) // free, for a second <http-server>
 	for i := 1; i <= 5; i++ {
 		ts.Setenv(fmt.Sprintf("PORT%d", i), strconv.Itoa(base+i-1))
+		ts.Setenv(fmt.Sprintf("PORTB%d", i), strconv.Itoa(base+install.ListenerStride+i-1))
 	}
 	ts.Setenv("ZOPE_STANDIN_WORK", "2000")
 	ts.Setenv("ZOPE_STANDIN_COLD_SECONDS", "0")
@@ -325,24 +362,53 @@ func cmdHoldport(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Defer(func() { l.Close() })
 }
 
-// noproc DIR: no process whose command line names DIR is running.
+// noproc DIR: no process whose command line names DIR is running; with !,
+// some is.
 func cmdNoproc(ts *testscript.TestScript, neg bool, args []string) {
 	dir := ts.MkAbs(args[0])
 	out, _ := exec.Command("pgrep", "-af", dir).Output()
-	if len(strings.TrimSpace(string(out))) > 0 {
+	running := len(strings.TrimSpace(string(out))) > 0
+	if neg && !running {
+		ts.Fatalf("no process names %s", args[0])
+	}
+	if !neg && running {
 		ts.Fatalf("processes left running:\n%s", out)
 	}
 }
 
-// portfree PORT...: nothing listens on these ports.
+// portfree PORT...: nothing listens on these ports; with !, something
+// listens on each.
 func cmdPortfree(ts *testscript.TestScript, neg bool, args []string) {
 	for _, p := range args {
 		l, err := net.Listen("tcp", ":"+p)
-		if err != nil {
+		if err == nil {
+			l.Close()
+		}
+		if neg && err == nil {
+			ts.Fatalf("port %s is free", p)
+		}
+		if !neg && err != nil {
 			ts.Fatalf("port %s is still held: %v", p, err)
 		}
-		l.Close()
 	}
+}
+
+// locked FILE: wait (up to 10 s) until another process holds an flock on
+// FILE; with !, until none does.
+func cmdLocked(ts *testscript.TestScript, neg bool, args []string) {
+	p := ts.MkAbs(args[0])
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		f.Close() // drops our lock, if we got it
+		if held := err != nil; held != neg {
+			return
+		}
+	}
+	ts.Fatalf("%s: flock held is not %v after 10s", args[0], !neg)
 }
 
 // loads are the background load runs of the scripts, by name.
@@ -360,7 +426,9 @@ type runningLoad struct {
 func cmdLoadstart(ts *testscript.TestScript, neg bool, args []string) {
 	conns := 8
 	if len(args) > 2 {
-		conns, _ = strconv.Atoi(args[2])
+		var err error
+		conns, err = strconv.Atoi(args[2])
+		ts.Check(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &runningLoad{ch: make(chan loadtest.Result, 1), cancel: cancel}
@@ -416,18 +484,16 @@ func cmdSigkill(ts *testscript.TestScript, neg bool, args []string) {
 func cmdLbstate(ts *testscript.TestScript, neg bool, args []string) {
 	limit := 10 * time.Second
 	if len(args) > 3 {
-		s, _ := strconv.ParseFloat(args[3], 64)
+		s, err := strconv.ParseFloat(args[3], 64)
+		ts.Check(err)
 		limit = time.Duration(s * float64(time.Second))
 	}
-	cl := balancer.AdminClient(filepath.Join(ts.MkAbs(args[0]), "var/zenpatch/balancer.sock"))
+	cl := balancer.NewAdminClient(filepath.Join(ts.MkAbs(args[0]), zope.AdminSocket))
 	deadline := time.Now().Add(limit)
 	last := ""
 	for time.Now().Before(deadline) {
-		resp, err := cl.Get("http://balancer/status")
+		st, err := cl.Status(context.Background())
 		if err == nil {
-			var st balancer.StatusReport
-			_ = json.NewDecoder(resp.Body).Decode(&st)
-			resp.Body.Close()
 			for _, b := range st.Backends {
 				if b.Name == args[1] {
 					last = string(b.State)

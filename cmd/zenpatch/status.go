@@ -14,6 +14,7 @@ import (
 type statusJSON struct {
 	Zenhome  string           `json:"zenhome"`
 	Version  *install.Version `json:"zenoss"`
+	WebTier  install.WebTier  `json:"web_tier"`
 	Patch    patchJSON        `json:"patch"`
 	Zopes    zopesJSON        `json:"zopes"`
 	ZopeConf *confJSON        `json:"zope_conf,omitempty"`
@@ -22,13 +23,13 @@ type statusJSON struct {
 }
 
 type patchJSON struct {
-	State     string         `json:"state"` // absent, applied, stale, conflict, unsupported
-	Selected  string         `json:"selected,omitempty"`
-	Exact     bool           `json:"exact_version_match"`
-	Note      string         `json:"note,omitempty"`
-	Applied   string         `json:"applied,omitempty"`
-	Pending   bool           `json:"changes_pending"`
-	StateFile *install.State `json:"state_file,omitempty"`
+	State    install.PatchState `json:"state"`
+	Selected string             `json:"selected,omitempty"`
+	Exact    bool               `json:"exact_version_match"`
+	Note     string             `json:"note,omitempty"`
+	Applied  string             `json:"applied,omitempty"`
+	Pending  bool               `json:"changes_pending"`
+	Record   *install.Record    `json:"state_file,omitempty"`
 }
 
 type hookJSON struct {
@@ -52,9 +53,11 @@ type confJSON struct {
 	Error       string   `json:"error,omitempty"`
 }
 
-func cmdStatus(e *env, args []string) error {
-	var c common
-	fs := newFlags(e, "status", "status [flags]", `
+func cmdStatus(inv *invocation, args []string) error {
+	var f installFlags
+	var s sizingFlags
+	var asJSON bool
+	fs := newFlags(inv, "status", "status [flags]", `
 Show what zenpatch knows of the install: the Zenoss version and the file it
 came from, the patch state (absent, applied, stale, conflict, unsupported),
 ZOPES now and recommended with each term of the reasoning, and zope.conf's
@@ -63,33 +66,47 @@ HTTP address and threads. Reads only.
 Examples:
   zenpatch status
   zenpatch status --json | jq .patch.state`)
-	c.installFlags(fs)
-	c.sizingFlags(fs)
-	fs.BoolVar(&c.json, "json", false, "print the stable JSON form")
-	if err := parse(fs, args); err != nil {
+	f.add(fs)
+	s.add(fs)
+	fs.BoolVar(&asJSON, "json", false, "print the stable JSON form")
+	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	if err := noArgs(fs); err != nil {
-		return err
-	}
-	inst, in, err := inspect(e, &c)
+	inst, opt, err := f.openWith(inv, &s)
 	if err != nil {
 		return err
 	}
 	defer inst.Close()
-	st := statusJSON{Zenhome: inst.Home, Problems: []string{}}
-	if in.Version.Version != "" {
-		v := in.Version
+	insp, err := inst.Inspect(opt)
+	if err != nil {
+		return err
+	}
+	st := gatherStatus(inst, insp)
+	if asJSON {
+		enc := json.NewEncoder(inv.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	printStatus(inv.stdout, st)
+	return nil
+}
+
+// gatherStatus puts together what status shows.
+func gatherStatus(inst *install.Install, insp *install.Inspection) *statusJSON {
+	st := &statusJSON{Zenhome: inst.Home, Problems: []string{}}
+	if insp.Version.Version != "" {
+		v := insp.Version
 		st.Version = &v
 	}
-	st.Patch = patchJSON{State: in.State, Applied: in.AppliedID, StateFile: in.Recorded, Pending: !in.Plan.Empty()}
-	if in.Selection.Entry != nil {
-		st.Patch.Selected, st.Patch.Exact, st.Patch.Note = in.Selection.Entry.ID, in.Selection.Exact, in.Selection.Note
+	st.WebTier = insp.WebTier
+	st.Patch = patchJSON{State: insp.PatchState, Applied: insp.AppliedID, Record: insp.Recorded, Pending: insp.Pending()}
+	if insp.Selection.Entry != nil {
+		st.Patch.Selected, st.Patch.Exact, st.Patch.Note = insp.Selection.Entry.ID, insp.Selection.Exact, insp.Selection.Note
 	}
-	if in.Problem != nil {
-		st.Problems = append(st.Problems, in.Problem.Error())
+	for _, p := range insp.Problems() {
+		st.Problems = append(st.Problems, p.Error())
 	}
-	st.Zopes = zopesJSON{Now: in.ZopesNow, Want: in.ZopesWant, Why: in.ZopesWhy, Recommended: in.Sizing}
+	st.Zopes = zopesJSON{Now: insp.ZopesNow, Want: insp.ZopesWant, Why: insp.ZopesWhy, Recommended: insp.Sizing}
 	if zc, err := inst.ReadZopeConf(); err != nil {
 		st.ZopeConf = &confJSON{Error: err.Error()}
 		st.Problems = append(st.Problems, err.Error())
@@ -104,13 +121,7 @@ Examples:
 			st.Problems = append(st.Problems, "the upgrade hook was installed under "+rec.Root+" but its files are gone: run 'zenpatch hook install' again")
 		}
 	}
-	if c.json {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
-	}
-	printStatus(e.stdout, &st)
-	return nil
+	return st
 }
 
 func printStatus(w io.Writer, st *statusJSON) {
@@ -125,35 +136,41 @@ func printStatus(w io.Writer, st *statusJSON) {
 	} else {
 		row("version", "unknown")
 	}
+	if w := st.WebTier; w.Program != "" && !w.Zopectl() {
+		row("web tier", "%s (%s: webserverctl %s): not zopectl, so zenpatch leaves it alone", w.Program, w.Source, w.Program)
+	}
 	p := st.Patch
 	switch p.State {
-	case install.StateAbsent:
+	case install.Absent:
 		row("patch", "absent: %s fits; 'zenpatch apply' adds it", p.Selected)
-	case install.StateApplied:
+	case install.Applied:
 		row("patch", "applied: %s", p.Applied)
-	case install.StateStale:
+	case install.Stale:
 		row("patch", "stale: %s is applied; 'zenpatch apply' replaces it with %s", p.Applied, p.Selected)
-	case install.StateConflict:
+	case install.Conflict:
 		row("patch", "conflict: %s does not fit bin/zopectl (nothing will be changed)", p.Selected)
-	case install.StateUnsupported:
+	case install.Unsupported:
 		row("patch", "unsupported")
 	}
-	if p.Note != "" && !p.Exact {
+	if p.Note != "" {
 		row("", "note: %s", p.Note)
 	}
-	z := st.Zopes
-	if z.Want > 0 {
+	if z := st.Zopes; z.Want > 0 {
 		now := fmt.Sprint(z.Now)
 		if z.Now == 0 {
 			now = "1 (unpatched)"
 		}
 		row("ZOPES", "now %s, want %d (%s)", now, z.Want, z.Why)
 	}
-	if r := z.Recommended; r != nil {
+	if r := st.Zopes.Recommended; r != nil {
 		row("sizing", "%s", strings.Join(r.Terms, "; "))
 	}
 	if c := st.ZopeConf; c != nil && c.Error == "" {
-		row("zope.conf", "HTTP %s, zserver-threads %d, storage %s", c.HTTPAddress, c.Threads, orDash(c.Storage))
+		storage := c.Storage
+		if storage == "" {
+			storage = "-"
+		}
+		row("zope.conf", "HTTP %s, zserver-threads %d, storage %s", c.HTTPAddress, c.Threads, storage)
 	}
 	if st.Hook.Installed {
 		row("hook", "installed (yum and dnf, under %s)", st.Hook.Root)
@@ -166,11 +183,4 @@ func printStatus(w io.Writer, st *statusJSON) {
 	for _, pr := range st.Problems {
 		row("problem", "%s", pr)
 	}
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"time"
@@ -16,17 +18,17 @@ import (
 
 // BackendStatus is one backend in Status.
 type BackendStatus struct {
-	Name         string  `json:"name"`
-	Addr         string  `json:"addr"`
-	State        State   `json:"state"`
-	Outstanding  int     `json:"outstanding"`
-	Cap          int     `json:"cap"`
-	EffectiveCap int     `json:"effective_cap"`
-	SlowStart    bool    `json:"slow_start"`
-	Served       int64   `json:"served"`
-	Errors       int64   `json:"errors"`
-	LatencyMS    float64 `json:"latency_ms"` // moving average
-	LastError    string  `json:"last_error,omitempty"`
+	Name         string       `json:"name"`
+	Addr         string       `json:"addr"`
+	State        BackendState `json:"state"`
+	Outstanding  int          `json:"outstanding"`
+	Cap          int          `json:"cap"`
+	EffectiveCap int          `json:"effective_cap"`
+	SlowStart    bool         `json:"slow_start"`
+	Served       int64        `json:"served"`
+	Errors       int64        `json:"errors"`
+	LatencyMS    float64      `json:"latency_ms"` // moving average
+	LastError    string       `json:"last_error,omitempty"`
 }
 
 // StatusReport is the balancer's state, as the admin API's /status.
@@ -101,15 +103,15 @@ func (lb *Balancer) Undrain(name string) error {
 	}
 	b.draining = false
 	b.up, b.failRun, b.okRun, b.upSince = true, 0, lb.cfg.Rise, time.Now()
-	b.client.CloseIdleConnections() // a restarted instance: the old ones are dead
+	b.closeIdle() // a restarted instance: the old ones are dead
 	lb.dispatchLocked()
 	return nil
 }
 
 // AdminHandler serves the admin API: GET /status, POST /drain?backend=N
-// [&wait=SECONDS], POST /undrain?backend=N, GET /metrics.
+// [&wait=SECONDS], POST /undrain?backend=N, GET /metrics. AdminClient is
+// its client.
 func (lb *Balancer) AdminHandler() http.Handler {
-	lb.m.reg.MustRegister(gauges{lb})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, lb.Status())
@@ -181,13 +183,81 @@ func ListenAdmin(path string) (net.Listener, error) {
 	return l, nil
 }
 
-// AdminClient talks to a balancer's admin socket.
-func AdminClient(path string) *http.Client {
-	return &http.Client{
-		Timeout: 5 * time.Minute,
+// AdminClient talks to a running balancer's admin API over its unix
+// socket: the client side of AdminHandler.
+type AdminClient struct {
+	Path string // the socket
+	http *http.Client
+}
+
+// NewAdminClient returns a client for the admin socket at path.
+func NewAdminClient(path string) *AdminClient {
+	return &AdminClient{Path: path, http: &http.Client{
+		Timeout: 5 * time.Minute, // a drain waits for in-flight requests
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", path)
 		}},
+	}}
+}
+
+// Status asks for the balancer's state (GET /status).
+func (a *AdminClient) Status(ctx context.Context) (*StatusReport, error) {
+	var st StatusReport
+	return &st, a.call(ctx, http.MethodGet, "status", nil, &st)
+}
+
+// Drain stops new requests to backend name and, with wait > 0, waits up to
+// that long for its in-flight requests (POST /drain).
+func (a *AdminClient) Drain(ctx context.Context, name string, wait time.Duration) error {
+	q := url.Values{"backend": {name}}
+	if wait > 0 {
+		q.Set("wait", strconv.FormatFloat(wait.Seconds(), 'f', -1, 64))
 	}
+	return a.call(ctx, http.MethodPost, "drain", q, nil)
+}
+
+// Undrain puts backend name back (POST /undrain).
+func (a *AdminClient) Undrain(ctx context.Context, name string) error {
+	return a.call(ctx, http.MethodPost, "undrain", url.Values{"backend": {name}}, nil)
+}
+
+// Metrics returns the Prometheus exposition text (GET /metrics).
+func (a *AdminClient) Metrics(ctx context.Context) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://balancer/metrics", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+func (a *AdminClient) call(ctx context.Context, method, action string, q url.Values, out any) error {
+	u := "http://balancer/" + action
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		return fmt.Errorf("balancer %s: %s", action, e.Error)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
 }

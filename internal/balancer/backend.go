@@ -26,18 +26,22 @@ import (
 // BackendSpec describes one backend.
 type BackendSpec struct {
 	Name string // shown in status and metrics; e.g. "1"
-	Addr string // host:port
-	Cap  int    // most requests at once (zserver-threads; default 4)
+	Addr string // host:port: for requests that came on Server.Public, and for health checks
+	Cap  int    // most requests at once (zserver-threads; default 4), over all its addresses
+	// Extra are the backend's addresses for the requests that came on
+	// Server.Extra's listeners, in the same order (a Zope with a second
+	// <http-server>): one backend, one cap, one health, several ports.
+	Extra []string
 }
 
-// State of a backend.
-type State string
+// BackendState is a backend's state: up, down or draining.
+type BackendState string
 
 // Backend states.
 const (
-	Up       State = "up"
-	Down     State = "down"
-	Draining State = "draining" // up, but takes no new requests
+	Up       BackendState = "up"
+	Down     BackendState = "down"
+	Draining BackendState = "draining" // up, but takes no new requests
 )
 
 // Backend is one Zope instance as the balancer sees it. Fields other than
@@ -58,11 +62,18 @@ type Backend struct {
 
 	classes [6]prometheus.Counter // by status class 1xx..5xx; [0] = transport error
 	seconds prometheus.Observer
-	client  *fasthttp.HostClient // keep-alive connections to it
+	clients []*fasthttp.HostClient // keep-alive connections to Addr, then to each of Extra
+}
+
+// closeIdle drops the pooled connections to every address of the backend.
+func (b *Backend) closeIdle() {
+	for _, c := range b.clients {
+		c.CloseIdleConnections()
+	}
 }
 
 // state is the backend's state (mutex held).
-func (b *Backend) state() State {
+func (b *Backend) state() BackendState {
 	switch {
 	case !b.up:
 		return Down

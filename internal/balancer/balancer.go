@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -31,20 +32,70 @@ type Config struct {
 	Logger         *slog.Logger  // default: discard
 }
 
+// Defaults of Config, for those who show them (a front end's config).
+const (
+	DefaultSlowStart    = 30 * time.Second
+	DefaultQueueSize    = 1024
+	DefaultQueueTimeout = 30 * time.Second
+)
+
+// WithDefaults returns c with every zero field set to its default: the one
+// place the balancer's defaults are set.
+func (c Config) WithDefaults() Config {
+	c.defaults()
+	return c
+}
+
+// Override returns c with every non-zero field of over in its place (the
+// command line over the settings file); Affinity is on if either has it.
+func (c Config) Override(over Config) Config {
+	dur := func(d *time.Duration, v time.Duration) {
+		if v != 0 {
+			*d = v
+		}
+	}
+	dur(&c.SlowStart, over.SlowStart)
+	dur(&c.QueueTimeout, over.QueueTimeout)
+	dur(&c.RetryAfter, over.RetryAfter)
+	dur(&c.HealthInterval, over.HealthInterval)
+	dur(&c.HealthTimeout, over.HealthTimeout)
+	dur(&c.DialTimeout, over.DialTimeout)
+	dur(&c.BackendTimeout, over.BackendTimeout)
+	for _, f := range []struct {
+		dst *int
+		v   int
+	}{{&c.QueueSize, over.QueueSize}, {&c.Rise, over.Rise}, {&c.Fall, over.Fall}} {
+		if f.v != 0 {
+			*f.dst = f.v
+		}
+	}
+	if over.HealthPath != "" {
+		c.HealthPath = over.HealthPath
+	}
+	if over.CookieName != "" {
+		c.CookieName = over.CookieName
+	}
+	if over.Logger != nil {
+		c.Logger = over.Logger
+	}
+	c.Affinity = c.Affinity || over.Affinity
+	return c
+}
+
 func (c *Config) defaults() {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v
 		}
 	}
-	def(&c.SlowStart, 30*time.Second)
+	def(&c.SlowStart, DefaultSlowStart)
 	if c.SlowStart < 0 {
 		c.SlowStart = 0
 	}
 	if c.QueueSize == 0 {
-		c.QueueSize = 1024
+		c.QueueSize = DefaultQueueSize
 	}
-	def(&c.QueueTimeout, 30*time.Second)
+	def(&c.QueueTimeout, DefaultQueueTimeout)
 	def(&c.RetryAfter, 5*time.Second)
 	if c.HealthPath == "" {
 		c.HealthPath = "/"
@@ -82,11 +133,12 @@ type Balancer struct {
 }
 
 // New makes a balancer over specs. Backends start up (optimistically, so a
-// restart of the balancer does not drop traffic) without slow start; the
-// first failed check or connect error marks them down.
+// restart of the balancer does not drop traffic) without slow start; Fall
+// failed checks in a row, or one connect error, mark them down.
 func New(cfg Config, specs []BackendSpec) (*Balancer, error) {
-	cfg.defaults()
+	cfg = cfg.WithDefaults()
 	lb := &Balancer{cfg: cfg, m: newMetrics()}
+	lb.m.reg.MustRegister(gauges{lb})
 	lb.health = &http.Client{
 		Timeout:   cfg.HealthTimeout,
 		Transport: &http.Transport{DisableKeepAlives: true, DialContext: (&net.Dialer{Timeout: cfg.HealthTimeout}).DialContext},
@@ -101,21 +153,27 @@ func New(cfg Config, specs []BackendSpec) (*Balancer, error) {
 }
 
 // SetBackends replaces the backend set (SIGHUP reload). Backends whose
-// address is unchanged keep their state and connections; removed ones
-// stop taking requests at once and finish what they have.
+// addresses are unchanged keep their state and connections; removed ones
+// stop taking requests at once and finish what they have. Every backend
+// has as many Extra addresses as the others.
 func (lb *Balancer) SetBackends(specs []BackendSpec) error {
 	if len(specs) == 0 {
 		return errors.New("no backends")
 	}
 	seen := map[string]bool{}
 	for i, s := range specs {
-		if _, _, err := net.SplitHostPort(s.Addr); err != nil {
-			return fmt.Errorf("backend %q: want host:port", s.Addr)
+		for _, a := range append([]string{s.Addr}, s.Extra...) {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				return fmt.Errorf("backend %q: want host:port", a)
+			}
+			if seen[a] {
+				return fmt.Errorf("backend %s given twice", a)
+			}
+			seen[a] = true
 		}
-		if seen[s.Addr] {
-			return fmt.Errorf("backend %s given twice", s.Addr)
+		if len(s.Extra) != len(specs[0].Extra) {
+			return fmt.Errorf("backend %s has %d extra addresses, backend %s has %d: each backend needs one per extra listener", s.Addr, len(s.Extra), specs[0].Addr, len(specs[0].Extra))
 		}
-		seen[s.Addr] = true
 		if s.Name == "" {
 			specs[i].Name = strconv.Itoa(i + 1)
 		}
@@ -127,25 +185,36 @@ func (lb *Balancer) SetBackends(specs []BackendSpec) error {
 	defer lb.mu.Unlock()
 	old := map[string]*Backend{}
 	for _, b := range lb.backends {
-		old[b.Addr] = b
+		old[strings.Join(append([]string{b.Addr}, b.Extra...), ",")] = b
 	}
 	var next []*Backend
 	for _, s := range specs {
-		if b, ok := old[s.Addr]; ok {
+		key := strings.Join(append([]string{s.Addr}, s.Extra...), ",")
+		if b, ok := old[key]; ok {
 			b.Name, b.Cap = s.Name, s.Cap
 			next = append(next, b)
-			delete(old, s.Addr)
+			delete(old, key)
 			continue
 		}
-		b := &Backend{BackendSpec: s, up: true, client: lb.newClient(s.Addr)}
+		b := &Backend{BackendSpec: s, up: true}
+		for _, a := range append([]string{s.Addr}, s.Extra...) {
+			b.clients = append(b.clients, lb.newClient(a))
+		}
 		lb.m.register(b)
 		next = append(next, b)
 	}
 	for _, b := range old {
 		lb.m.unregister(b)
-		b.client.CloseIdleConnections()
+		b.closeIdle()
 	}
 	lb.backends = next
 	lb.dispatchLocked()
 	return nil
+}
+
+// listeners is how many public listeners the backends have addresses for.
+func (lb *Balancer) listeners() int {
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	return 1 + len(lb.backends[0].Extra)
 }

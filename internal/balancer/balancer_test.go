@@ -271,16 +271,16 @@ func TestDrainWaitsForInFlight(t *testing.T) {
 	require.NoError(t, lb.Undrain("2"))
 	drained := make(chan error)
 	go func() { drained <- lb.Drain(context.Background(), "1") }()
-	time.Sleep(50 * time.Millisecond)
-	select {
-	case <-drained:
-		t.Fatal("drain returned with a request in flight")
-	default:
-	}
+	require.Eventually(t, func() bool { return lb.Status().Backends[0].State == Draining }, time.Second, time.Millisecond)
 	for range 5 { // new requests go to the other backend meanwhile
 		c, body, _ := get(t, front.URL)
 		assert.Equal(t, http.StatusOK, c)
 		assert.Contains(t, body, b.addr())
+	}
+	select { // five round trips after the drain began, it still waits
+	case <-drained:
+		t.Fatal("drain returned with a request in flight")
+	default:
 	}
 	a.gate <- struct{}{}
 	require.NoError(t, <-drained)
@@ -351,22 +351,20 @@ func TestAdminAPI(t *testing.T) {
 	srv := &http.Server{Handler: lb.AdminHandler()}
 	go srv.Serve(l)
 	defer srv.Close()
-	cl := AdminClient(sock)
-	resp, err := cl.Get("http://x/metrics")
+	cl := NewAdminClient(sock)
+	ctx := context.Background()
+	m, err := cl.Metrics(ctx)
 	require.NoError(t, err)
-	m, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	assert.Contains(t, string(m), `zenpatch_balancer_requests_total{backend="1",class="2xx"} 1`)
-	assert.Contains(t, string(m), `zenpatch_balancer_backend_up{backend="1"} 1`)
-	resp, err = cl.Post("http://x/drain?backend=1&wait=1", "", nil)
-	require.NoError(t, err)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, m, `zenpatch_balancer_requests_total{backend="1",class="2xx"} 1`)
+	assert.Contains(t, m, `zenpatch_balancer_backend_up{backend="1"} 1`)
+	require.NoError(t, cl.Drain(ctx, "1", time.Second))
 	assert.Equal(t, Draining, lb.Status().Backends[0].State)
-	resp, err = cl.Post("http://x/undrain?backend=9", "", nil)
+	st, err := cl.Status(ctx)
 	require.NoError(t, err)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	assert.Equal(t, Draining, st.Backends[0].State)
+	assert.ErrorContains(t, cl.Undrain(ctx, "9"), `no backend "9"`)
+	// The handler can be built again (each Server.Run builds one).
+	assert.NotPanics(t, func() { lb.AdminHandler() })
 	// Not on the public listener: there it is just a Zope URL.
 	require.NoError(t, lb.Undrain("1"))
 	resp2, err := http.Post(front.URL+"/drain?backend=1", "", nil)
@@ -526,4 +524,53 @@ func TestHeaderDeadlineOnlyCoversHeaders(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, 200, resp.StatusCode)
+}
+
+// A Zope with two <http-server> sections: the balancer listens on both
+// addresses; a request on the second goes to an instance's second port;
+// the instance's cap counts requests from both.
+func TestExtraListeners(t *testing.T) {
+	a1, a2, b1, b2 := newZope(t, true), newZope(t, false), newZope(t, false), newZope(t, false)
+	lb, err := New(Config{SlowStart: -1, HealthInterval: 50 * time.Millisecond}, []BackendSpec{
+		{Addr: a1.addr(), Extra: []string{a2.addr()}, Cap: 1},
+		{Addr: b1.addr(), Extra: []string{b2.addr()}, Cap: 1},
+	})
+	require.NoError(t, err)
+	pub, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	extra, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- (&Server{LB: lb, Public: pub, Extra: []net.Listener{extra}}).Run(ctx) }()
+	t.Cleanup(func() { cancel(); assert.NoError(t, <-done) })
+
+	// a's only slot is taken by a request on the first listener...
+	first := make(chan int)
+	lb.mu.Lock()
+	lb.backends[1].draining = true
+	lb.mu.Unlock()
+	go func() { c, _, _ := get(t, "http://"+pub.Addr().String()); first <- c }()
+	require.Eventually(t, func() bool { return a1.cur.Load() == 1 }, time.Second, time.Millisecond)
+	require.NoError(t, lb.Undrain("2"))
+	// ...so requests on the second listener go to b's second port.
+	for range 3 {
+		c, body, _ := get(t, "http://"+extra.Addr().String())
+		assert.Equal(t, http.StatusOK, c)
+		assert.Contains(t, body, "from "+b2.addr())
+	}
+	a1.gate <- struct{}{}
+	assert.Equal(t, http.StatusOK, <-first)
+	assert.Zero(t, a2.served.Load()+b1.served.Load(), "nothing crossed listeners")
+
+	// Every backend needs an address per listener; a server needs a
+	// listener per address.
+	_, err = New(Config{}, []BackendSpec{{Addr: a1.addr(), Extra: []string{a2.addr()}}, {Addr: b1.addr()}})
+	assert.ErrorContains(t, err, "one per extra listener")
+	lb2, err := New(Config{}, []BackendSpec{{Addr: a1.addr(), Extra: []string{a2.addr()}}})
+	require.NoError(t, err)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	assert.ErrorContains(t, (&Server{LB: lb2, Public: l}).Run(context.Background()), "0 extra listeners for backends with 1 extra addresses")
 }

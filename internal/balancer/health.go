@@ -42,7 +42,7 @@ func (lb *Balancer) Stop() {
 	lb.mu.Lock()
 	defer lb.mu.Unlock()
 	for _, b := range lb.backends {
-		b.client.CloseIdleConnections()
+		b.closeIdle()
 	}
 }
 
@@ -102,7 +102,7 @@ func (lb *Balancer) record(b *Backend, err error) {
 	b.failRun, b.okRun = 0, b.okRun+1
 	if !b.up && b.okRun >= lb.cfg.Rise {
 		b.up, b.upSince = true, time.Now()
-		b.client.CloseIdleConnections() // they lead to the process that went down
+		b.closeIdle() // they lead to the process that went down
 		lb.cfg.Logger.Info("backend up", "backend", b.Name, "addr", b.Addr, "slow_start", lb.cfg.SlowStart)
 		lb.dispatchLocked()
 	}
@@ -115,7 +115,7 @@ func (lb *Balancer) passiveFail(b *Backend, err error) {
 	defer lb.mu.Unlock()
 	b.lastErr = err.Error()
 	b.okRun = 0
-	b.client.CloseIdleConnections()
+	b.closeIdle()
 	if b.up {
 		b.up = false
 		lb.cfg.Logger.Warn("backend down (connect failed)", "backend", b.Name, "addr", b.Addr, "err", err)

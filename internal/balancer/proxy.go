@@ -76,8 +76,12 @@ func (lb *Balancer) newClient(addr string) *fasthttp.HostClient {
 // RFC 2616 13.5.1).
 var hopByHop = [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
-// serve proxies one request.
-func (lb *Balancer) serve(ctx *fasthttp.RequestCtx) {
+// serve proxies one request that came on the public listener.
+func (lb *Balancer) serve(ctx *fasthttp.RequestCtx) { lb.serveOn(ctx, 0) }
+
+// serveOn proxies one request that came on listener k (0: Server.Public,
+// k: Server.Extra[k-1]) to the backend's address for that listener.
+func (lb *Balancer) serveOn(ctx *fasthttp.RequestCtx, k int) {
 	req := &ctx.Request
 	closeAfter := req.Header.ConnectionClose()
 	stripRequestHopByHop(&req.Header)
@@ -106,9 +110,9 @@ func (lb *Balancer) serve(ctx *fasthttp.RequestCtx) {
 		b, err := lb.acquire(ctx, prefer, tried)
 		if err != nil {
 			if len(tried) > 0 && errors.Is(err, ErrQueueTimeout) {
-				lb.badGateway(ctx, tried[len(tried)-1].lastErrText(lb))
+				lb.badGateway(ctx)
 			} else {
-				lb.busy(ctx, err)
+				lb.busy(ctx)
 			}
 			break
 		}
@@ -116,7 +120,7 @@ func (lb *Balancer) serve(ctx *fasthttp.RequestCtx) {
 			req.Header.SetHost(b.Addr)
 		}
 		start := time.Now()
-		err = b.client.Do(req, &ctx.Response)
+		err = b.clients[k].Do(req, &ctx.Response)
 		lb.release(b)
 		if err == nil {
 			b.observe(time.Since(start))
@@ -148,7 +152,7 @@ func (lb *Balancer) serve(ctx *fasthttp.RequestCtx) {
 		// idempotent one; nothing has been sent to the client yet.
 		if (reached && !idem) || len(tried) >= lb.count() {
 			lb.cfg.Logger.Warn("proxy error", "method", string(req.Header.Method()), "path", string(req.URI().Path()), "backend", b.Name, "err", err)
-			lb.badGateway(ctx, err.Error())
+			lb.badGateway(ctx)
 			break
 		}
 		lb.m.retries.Inc()
@@ -160,14 +164,8 @@ func (lb *Balancer) serve(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-func (b *Backend) lastErrText(lb *Balancer) string {
-	lb.mu.Lock()
-	defer lb.mu.Unlock()
-	return b.lastErr
-}
-
 // busy answers 503 with Retry-After (queue full or timed out).
-func (lb *Balancer) busy(ctx *fasthttp.RequestCtx, _ error) {
+func (lb *Balancer) busy(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Reset()
 	ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
 	ctx.SetContentType("text/plain; charset=utf-8")
@@ -176,7 +174,7 @@ func (lb *Balancer) busy(ctx *fasthttp.RequestCtx, _ error) {
 }
 
 // badGateway answers 502: the request could not be served by any backend.
-func (lb *Balancer) badGateway(ctx *fasthttp.RequestCtx, _ string) {
+func (lb *Balancer) badGateway(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Reset()
 	ctx.SetStatusCode(fasthttp.StatusBadGateway)
 	ctx.SetContentType("text/plain; charset=utf-8")

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -22,12 +24,14 @@ const (
 	ShutdownTimeout   = 30 * time.Second // graceful stop: in-flight requests get this long
 )
 
-// Server runs a balancer on a public listener and, optionally, its admin
-// API on another (a unix socket).
+// Server runs a balancer on a public listener (and, for a Zope with more
+// than one <http-server>, extra ones) and, optionally, its admin API on
+// another (a unix socket).
 type Server struct {
 	LB     *Balancer
 	Public net.Listener
-	Admin  net.Listener // nil: no admin API
+	Extra  []net.Listener // served with the backends' Extra addresses, in order
+	Admin  net.Listener   // nil: no admin API
 	Logger *slog.Logger
 	// ReadHeaderTimeout overrides the package default (tests).
 	ReadHeaderTimeout time.Duration
@@ -49,27 +53,39 @@ func (s *Server) Run(ctx context.Context) error {
 	if rht == 0 {
 		rht = ReadHeaderTimeout
 	}
-	pub := &fasthttp.Server{
-		Handler:     s.LB.serve,
-		ReadTimeout: rht, // until the headers are in; then HeaderReceived extends it
-		HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-			if h.ContentLength() == 0 {
-				return fasthttp.RequestConfig{} // no body to wait for: no deadline to move
-			}
-			return fasthttp.RequestConfig{ReadTimeout: ReadTimeout}
-		},
-		WriteTimeout:          WriteTimeout,
-		IdleTimeout:           IdleTimeout,
-		ReadBufferSize:        MaxHeaderBytes,
-		MaxRequestBodySize:    MaxBody,
-		NoDefaultServerHeader: true,
-		NoDefaultContentType:  true,
-		ErrorHandler:          requestError,
-		CloseOnShutdown:       true,
-		Logger:                fastLogger{log},
+	if want := s.LB.listeners() - 1; len(s.Extra) != want {
+		return fmt.Errorf("%d extra listeners for backends with %d extra addresses", len(s.Extra), want)
 	}
-	errc := make(chan error, 2)
-	go func() { errc <- pub.Serve(s.Public) }()
+	newServer := func(handler fasthttp.RequestHandler) *fasthttp.Server {
+		return &fasthttp.Server{
+			Handler:     handler,
+			ReadTimeout: rht, // until the headers are in; then HeaderReceived extends it
+			HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+				if h.ContentLength() == 0 {
+					return fasthttp.RequestConfig{} // no body to wait for: no deadline to move
+				}
+				return fasthttp.RequestConfig{ReadTimeout: ReadTimeout}
+			},
+			WriteTimeout:          WriteTimeout,
+			IdleTimeout:           IdleTimeout,
+			ReadBufferSize:        MaxHeaderBytes,
+			MaxRequestBodySize:    MaxBody,
+			NoDefaultServerHeader: true,
+			NoDefaultContentType:  true,
+			ErrorHandler:          requestError,
+			CloseOnShutdown:       true,
+			Logger:                fastLogger{log},
+		}
+	}
+	servers := []*fasthttp.Server{newServer(s.LB.serve)}
+	for k := range s.Extra {
+		servers = append(servers, newServer(func(ctx *fasthttp.RequestCtx) { s.LB.serveOn(ctx, k+1) }))
+	}
+	listeners := append([]net.Listener{s.Public}, s.Extra...)
+	errc := make(chan error, len(servers)+1)
+	for i, srv := range servers {
+		go func() { errc <- srv.Serve(listeners[i]) }()
+	}
 	var adm *http.Server
 	if s.Admin != nil {
 		adm = &http.Server{Handler: s.LB.AdminHandler(), ReadHeaderTimeout: ReadHeaderTimeout}
@@ -83,8 +99,10 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
 	defer cancel()
-	if e := pub.ShutdownWithContext(sctx); e != nil && err == nil {
-		err = e
+	for _, srv := range servers {
+		if e := srv.ShutdownWithContext(sctx); e != nil && err == nil {
+			err = e
+		}
 	}
 	if adm != nil {
 		_ = adm.Shutdown(sctx)
@@ -113,4 +131,34 @@ func requestError(ctx *fasthttp.RequestCtx, err error) {
 	default:
 		ctx.Error("Bad request.\n", fasthttp.StatusBadRequest)
 	}
+}
+
+// ParseBackends reads a comma-separated host:port list into backends named
+// 1, 2, … with the given cap each.
+func ParseBackends(list string, capEach int) ([]BackendSpec, error) {
+	var specs []BackendSpec
+	for i, b := range strings.Split(list, ",") {
+		addr := strings.TrimSpace(b)
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("%q: want host:port", addr)
+		}
+		specs = append(specs, BackendSpec{Name: strconv.Itoa(i + 1), Addr: addr, Cap: capEach})
+	}
+	return specs, nil
+}
+
+// ListenAndServe runs a standalone balancer (no admin API) over specs on
+// listen until ctx ends, with at most procs CPUs (0: the default).
+func ListenAndServe(ctx context.Context, cfg Config, specs []BackendSpec, listen string, procs int) error {
+	lb, err := New(cfg, specs)
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("--listen %s: %w", listen, err)
+	}
+	log := lb.cfg.Logger
+	log.Info("balancing", "listen", l.Addr().String(), "backends", len(specs), "cap", specs[0].Cap, "procs", StartProcs(ctx, log, procs), "runtime", RuntimeTuning())
+	return (&Server{LB: lb, Public: l}).Run(ctx)
 }

@@ -1,10 +1,26 @@
 // Package hook writes the yum and dnf post-transaction action files that
-// run 'zenpatch upgrade' when the Zenoss package is installed or updated.
+// run 'zenpatch upgrade' when the Zenoss package is installed or updated,
+// and records what it wrote in ZENHOME.
 //
 // Format (yum-plugin-post-transaction-actions, and dnf's plugin of the same
 // name): files ending in .action, one rule a line, '#' comments, three
 // colon-separated fields package_filter:transaction_state:command. yum's
 // states are install, update, remove, any; dnf's are in, out, any.
+//
+// How the plugins run the command decides what it may hold (read from their
+// sources: yum-utils plugins/post-transaction-actions, dnf-plugins-core
+// plugins/post-transaction-actions.py):
+//   - yum splits each line at every ':' (line.split(':') into exactly three
+//     fields), so the command holds no ':'; dnf splits at the first two only.
+//   - both substitute $name, $ver, $arch… (yum case-insensitively; dnf also
+//     ${name}, ${name:-word}) before the shell sees the command, and newer
+//     dnf (libdnf's ConfigParser::substitute) drops every '\' as an escape,
+//     so the command holds no '$' and no '\'.
+//   - both hand the result to /bin/sh (os.system, Popen(shell=True)).
+//
+// So the command is built from sh single quotes only (a quote inside a
+// value is written '"'"'), and a value holding ':', '$', '\', a control
+// character or a non-ASCII byte is refused with an UnsafeError naming it.
 package hook
 
 import (
@@ -15,6 +31,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/zenpatch/zenpatch/internal/txn"
 )
@@ -24,6 +41,11 @@ const (
 	YumPath = "etc/yum/post-actions/zenpatch.action"
 	DnfPath = "etc/dnf/plugins/post-transaction-actions.d/zenpatch.action"
 )
+
+// JournalPath is the journal of the two-file commit, relative to the root;
+// it exists only while a commit runs (or after a crash, until the next
+// 'hook install' or 'hook uninstall' finishes it).
+const JournalPath = "etc/.zenpatch-hook.journal"
 
 // Marker starts every file zenpatch writes; uninstall removes only those.
 const Marker = "# Written by 'zenpatch hook install'"
@@ -35,33 +57,149 @@ var Packages = []string{"zenoss", "zenoss-core"}
 type Options struct {
 	Zenpatch string // absolute path of the zenpatch binary
 	Zenhome  string // absolute ZENHOME
-	User     string // run as this user (the install's owner); "" = as root
+	User     string // run as this user (the install's owner); "" or "root" = as root
 }
 
-// Command is the command line the rules run.
-func Command(o Options) string {
-	c := fmt.Sprintf("env ZENPATCH=%s %s upgrade --zenhome %s", o.Zenpatch, o.Zenpatch, o.Zenhome)
-	if o.User != "" && o.User != "root" {
-		c = fmt.Sprintf("runuser -u %s -- %s", o.User, c)
+// asRoot reports whether the command runs as root without changing user.
+func (o Options) asRoot() bool { return o.User == "" || o.User == "root" }
+
+// UnsafeError says a value cannot be carried by an action line.
+type UnsafeError struct {
+	What  string // "ZENHOME", "--user", "--zenpatch"
+	Value string
+	Char  rune   // the first character that cannot be carried
+	At    int    // its byte offset in Value
+	Why   string // why the plugins or the shell would mangle it
+}
+
+// Error implements error.
+func (e *UnsafeError) Error() string {
+	return fmt.Sprintf("%s %q holds %s at byte %d, which an action line cannot carry: %s", e.What, e.Value, charName(e.Char), e.At, e.Why)
+}
+
+// Hint is the next step.
+func (e *UnsafeError) Hint() string {
+	switch e.What {
+	case "ZENHOME":
+		return "give --zenhome a path without it: a symlink to the install will do (ln -s DIR /opt/zenoss, then --zenhome /opt/zenoss)"
+	case "--zenpatch":
+		return "copy zenpatch to a path without it (e.g. /usr/local/bin/zenpatch) and give that with --zenpatch"
 	}
-	return c
+	return "run it as an account whose name has only letters, digits, '.', '_' and '-'"
 }
 
-// Files returns the two action files' contents.
-func Files(o Options) map[string][]byte {
+func charName(r rune) string {
+	if r < 0x20 || r == 0x7f || r == utf8.RuneError || r > 0x7e {
+		return fmt.Sprintf("%U", r)
+	}
+	return fmt.Sprintf("'%c'", r)
+}
+
+// Check returns an UnsafeError when s cannot be carried by an action line
+// (see the package comment), else nil.
+func Check(what, s string) error {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		why := ""
+		switch {
+		case c == ':':
+			why = "yum's plugin splits every action line at each ':'"
+		case c == '$':
+			why = "yum and dnf replace $name, $ver… in the command before the shell runs it"
+		case c == '\\':
+			why = "dnf drops each '\\' from the command (its variable substitution treats it as an escape)"
+		case c < 0x20 || c == 0x7f:
+			why = "a rule is one line of printable text"
+		case c > 0x7e:
+			why = "dnf reads action files in the locale's encoding, so only ASCII is safe"
+		}
+		if why != "" {
+			r := rune(c)
+			if c > 0x7e {
+				r, _ = utf8.DecodeRuneInString(s[i:])
+			}
+			return &UnsafeError{What: what, Value: s, Char: r, At: i, Why: why}
+		}
+	}
+	return nil
+}
+
+// Quote returns s as one sh word: unchanged when it holds only characters
+// that sh never treats specially, else in single quotes, with each quote
+// inside written '"'"' (no backslash, which dnf would drop).
+func Quote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+,./-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'"
+}
+
+// Command is the command line the rules run, or an UnsafeError. As root it
+// is
+//
+//	ZENPATCH=BIN BIN upgrade --zenhome ZENHOME
+//
+// and as another user
+//
+//	runuser -s /bin/sh USER -c 'ZENPATCH=BIN BIN upgrade --zenhome ZENHOME'
+//
+// runuser's su-style form is the one every Zenoss platform has: coreutils'
+// runuser on EL5/EL6 (where the form is all there is; EL6's initscripts
+// call it so) and util-linux's on EL7 and later, which keeps the su form
+// beside its own -u. -s /bin/sh makes the account's login shell (often
+// /sbin/nologin) irrelevant; not using '-' keeps the environment and needs
+// no login profile. runuser is looked up on PATH, which for root has /sbin.
+func Command(o Options) (string, error) {
+	if err := Check("--zenpatch", o.Zenpatch); err != nil {
+		return "", err
+	}
+	if err := Check("ZENHOME", o.Zenhome); err != nil {
+		return "", err
+	}
+	if !path.IsAbs(o.Zenpatch) {
+		return "", fmt.Errorf("--zenpatch %q: want an absolute path", o.Zenpatch)
+	}
+	if !path.IsAbs(o.Zenhome) {
+		return "", fmt.Errorf("ZENHOME %q: want an absolute path", o.Zenhome)
+	}
+	// Assignment prefix, not env(1): env would take a binary path holding
+	// '=' for one more assignment.
+	c := "ZENPATCH=" + Quote(o.Zenpatch) + " " + Quote(o.Zenpatch) + " upgrade --zenhome " + Quote(o.Zenhome)
+	if o.asRoot() {
+		return c, nil
+	}
+	if err := Check("--user", o.User); err != nil {
+		return "", err
+	}
+	if strings.HasPrefix(o.User, "-") {
+		return "", &UnsafeError{What: "--user", Value: o.User, Char: '-', At: 0, Why: "runuser would read a name starting with '-' as an option"}
+	}
+	return "runuser -s /bin/sh " + Quote(o.User) + " -c " + Quote(c), nil
+}
+
+// Files returns the two action files' contents for the command.
+func Files(o Options) (map[string][]byte, error) {
+	cmd, err := Command(o)
+	if err != nil {
+		return nil, err
+	}
+	who := "root"
+	if !o.asRoot() {
+		who = o.User
+	}
 	out := map[string][]byte{}
 	for p, states := range map[string][]string{YumPath: {"install", "update"}, DnfPath: {"in"}} {
 		var b bytes.Buffer
 		fmt.Fprintf(&b, "%s: re-apply the multi-Zope patch after Zenoss upgrades.\n", Marker)
-		fmt.Fprintf(&b, "# Remove with 'zenpatch hook uninstall'. Log: %s/log/zenpatch.log\n", o.Zenhome)
+		fmt.Fprintf(&b, "# Runs as %s. Log: %s/log/zenpatch.log. Remove with 'zenpatch hook uninstall'.\n", who, o.Zenhome)
 		for _, pkg := range Packages {
 			for _, st := range states {
-				fmt.Fprintf(&b, "%s:%s:%s\n", pkg, st, Command(o))
+				fmt.Fprintf(&b, "%s:%s:%s\n", pkg, st, cmd)
 			}
 		}
 		out[p] = b.Bytes()
 	}
-	return out
+	return out, nil
 }
 
 // Result says what install or uninstall did to each file.
@@ -70,33 +208,102 @@ type Result struct {
 	Action string // "written", "unchanged", "removed", "absent", "foreign (left alone)"
 }
 
-// Install writes both files under root (atomically); unchanged files are
-// not touched.
-func Install(root *os.Root, o Options) ([]Result, error) {
+// ForeignError says an action file exists that zenpatch did not write.
+type ForeignError struct{ Path string }
+
+// Error implements error.
+func (e *ForeignError) Error() string {
+	return e.Path + " exists and was not written by zenpatch; move it aside first"
+}
+
+// Hint is the next step.
+func (e *ForeignError) Hint() string {
+	return "zenpatch never overwrites an action file it did not write"
+}
+
+// Install writes both action files under root and the record into home
+// (ZENHOME), all or nothing: the action files go in one txn commit, the
+// record before them, and a failure at any step puts back what was there
+// (the record's old bytes, no new directories). Files already as wanted
+// are not touched. The results name the action files only.
+func Install(root, home *os.Root, o Options) ([]Result, error) {
+	files, err := Files(o)
+	if err != nil {
+		return nil, err
+	}
+	cmd, _ := Command(o)
+	if err := txn.Recover(root, JournalPath); err != nil {
+		return nil, err
+	}
 	var res []Result
-	files := Files(o)
+	var writes []txn.Write
 	for _, p := range []string{YumPath, DnfPath} {
-		old, err := root.ReadFile(p)
-		if err == nil && bytes.Equal(old, files[p]) {
+		old, err := txn.ReadFile(root, p)
+		switch {
+		case err == nil && bytes.Equal(old, files[p]):
 			res = append(res, Result{p, "unchanged"})
 			continue
-		}
-		if err == nil && !bytes.HasPrefix(old, []byte(Marker)) {
-			return res, fmt.Errorf("%s exists and was not written by zenpatch; move it aside first", p)
-		}
-		if err := txn.WriteFile(root, p, files[p], 0o644); err != nil {
-			return res, err
+		case err == nil && !bytes.HasPrefix(old, []byte(Marker)):
+			return nil, &ForeignError{p}
+		case err != nil && !errors.Is(err, fs.ErrNotExist):
+			return nil, err
 		}
 		res = append(res, Result{p, "written"})
+		writes = append(writes, txn.Write{Path: p, Data: files[p], Mode: 0o644})
+	}
+	rec := Record{Format: RecordFormat, Root: root.Name(), Files: []string{YumPath, DnfPath}, Rule: cmd, User: o.User}
+	undoRecord, err := rec.write(home)
+	if err != nil {
+		return nil, fmt.Errorf("write %s: %w", RecordPath, err)
+	}
+	if len(writes) == 0 {
+		return res, nil
+	}
+	created, err := mkdirs(root, writes)
+	if err == nil {
+		err = txn.Commit(root, writes, txn.Options{Journal: JournalPath})
+	}
+	if err != nil {
+		undoRecord()
+		for i := len(created) - 1; i >= 0; i-- {
+			_ = root.Remove(created[i]) // only if still empty
+		}
+		return nil, err
 	}
 	return res, nil
 }
 
-// Uninstall removes the files zenpatch wrote (and only those).
-func Uninstall(root *os.Root) ([]Result, error) {
+// mkdirs creates the writes' missing directories, returning those it made
+// (parents first) so a failed install can remove them again.
+func mkdirs(root *os.Root, writes []txn.Write) ([]string, error) {
+	var created []string
+	for _, w := range writes {
+		var missing []string
+		for d := path.Dir(w.Path); d != "."; d = path.Dir(d) {
+			if _, err := root.Lstat(d); err == nil {
+				break
+			}
+			missing = append(missing, d)
+		}
+		for i := len(missing) - 1; i >= 0; i-- {
+			if err := root.Mkdir(missing[i], 0o755); err != nil {
+				return created, fmt.Errorf("create %s: %w", missing[i], err)
+			}
+			created = append(created, missing[i])
+		}
+	}
+	return created, nil
+}
+
+// Uninstall removes the action files zenpatch wrote (and only those) and
+// the record.
+func Uninstall(root, home *os.Root) ([]Result, error) {
+	if err := txn.Recover(root, JournalPath); err != nil {
+		return nil, err
+	}
 	var res []Result
 	for _, p := range []string{YumPath, DnfPath} {
-		old, err := root.ReadFile(p)
+		old, err := txn.ReadFile(root, p)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			res = append(res, Result{p, "absent"})
@@ -112,21 +319,37 @@ func Uninstall(root *os.Root) ([]Result, error) {
 		}
 		res = append(res, Result{p, "removed"})
 	}
+	if err := home.Remove(RecordPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return res, err
+	}
 	return res, nil
 }
 
-// Installed reports which action files exist with zenpatch's rules for
-// zenhome.
-func Installed(root *os.Root, zenhome string) (yum, dnf bool) {
+// Installed reports which action files exist, written by zenpatch, with a
+// rule running command.
+func Installed(root *os.Root, command string) (yum, dnf bool) {
 	check := func(p string) bool {
-		b, err := root.ReadFile(p)
-		return err == nil && bytes.HasPrefix(b, []byte(Marker)) && strings.Contains(string(b), "--zenhome "+zenhome+"\n")
+		b, err := txn.ReadFile(root, p)
+		if err != nil || !bytes.HasPrefix(b, []byte(Marker)) {
+			return false
+		}
+		rules, err := ParseRules(b)
+		if err != nil {
+			return false
+		}
+		for _, r := range rules {
+			if r[2] == command {
+				return true
+			}
+		}
+		return false
 	}
 	return check(YumPath), check(DnfPath)
 }
 
-// ParseRules reads an action file's rules (for tests and verify): each
-// non-comment line split into its three fields.
+// ParseRules reads an action file's rules (for tests and status) the way
+// yum's plugin does: each non-comment line split at every ':' into exactly
+// three fields.
 func ParseRules(data []byte) ([][3]string, error) {
 	var out [][3]string
 	for i, line := range strings.Split(string(data), "\n") {
@@ -134,12 +357,9 @@ func ParseRules(data []byte) ([][3]string, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		f := strings.SplitN(line, ":", 3)
+		f := strings.Split(line, ":")
 		if len(f) != 3 || f[0] == "" || f[1] == "" || f[2] == "" {
-			return nil, fmt.Errorf("line %d: want package_filter:state:command", i+1)
-		}
-		if path.Clean(f[0]) != f[0] && !strings.ContainsAny(f[0], "*?[") {
-			return nil, fmt.Errorf("line %d: bad filter %q", i+1, f[0])
+			return nil, fmt.Errorf("line %d: want package_filter:state:command with no other ':'", i+1)
 		}
 		out = append(out, [3]string{f[0], f[1], f[2]})
 	}

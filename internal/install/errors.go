@@ -5,6 +5,48 @@ import (
 	"io/fs"
 )
 
-var errNotExist = fs.ErrNotExist
+// ConflictError says the patch does not fit zopectl: it was edited where
+// the patch goes. Nothing is changed.
+type ConflictError struct{ Err error }
+
+// Error implements error.
+func (e *ConflictError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause (often an *apply.HunkError).
+func (e *ConflictError) Unwrap() error { return e.Err }
+
+// Hint is the next step.
+func (e *ConflictError) Hint() string {
+	return "zopectl was edited where the patch goes: compare it with the vendor's, or run 'zenpatch apply --reject' to save the patch's hunks to " + RejectPath + " and merge them by hand"
+}
+
+// UnsupportedError says no patch serves the installed version, or the
+// version cannot be told. Nothing is changed.
+type UnsupportedError struct {
+	Err    error
+	Source string // where the version was read ("" when it was not)
+}
+
+// Error implements error.
+func (e *UnsupportedError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause (ErrNoVersion or patches.ErrUnsupported).
+func (e *UnsupportedError) Unwrap() error { return e.Err }
+
+// Hint is the next step.
+func (e *UnsupportedError) Hint() string {
+	var wt *WebTierError
+	if errors.As(e.Err, &wt) {
+		return wt.Hint()
+	}
+	if errors.Is(e.Err, ErrNoVersion) {
+		return "tell zenpatch the version with --version-override X.Y.Z (or check " + VersionPath + ")"
+	}
+	h := "zenpatch knows Zenoss 2.x-4.x; if the version was misread, give it with --version-override"
+	if e.Source != "" {
+		h += "\n(the version came from " + e.Source + ")"
+	}
+	return h
+}
 
 func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

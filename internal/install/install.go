@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 
 	"github.com/zenpatch/zenpatch/internal/txn"
+	"github.com/zenpatch/zenpatch/patches"
 )
 
 // DefaultHome is ZENHOME when neither --zenhome nor $ZENHOME is set.
@@ -20,22 +21,31 @@ const DefaultHome = "/opt/zenoss"
 
 // Paths inside ZENHOME that zenpatch reads or writes.
 const (
-	ZopectlPath  = "bin/zopectl"
+	ZopectlPath  = patches.Target
 	ZopeConfPath = "etc/zope.conf"
 	VersionPath  = "Products/ZenModel/ZVersion.py"
 	StateDir     = "var/zenpatch"
-	StatePath    = StateDir + "/state.json"
-	LockPath     = StateDir + "/lock"
-	JournalPath  = StateDir + "/journal"
-	BackupDir    = StateDir + "/backup"
-	LogPath      = "log/zenpatch.log"
+	RecordPath   = StateDir + "/state.json"
+	// CorruptRecordPath keeps a record that could not be read, when apply
+	// replaces it.
+	CorruptRecordPath = StateDir + "/state.json.corrupt"
+	LockPath          = StateDir + "/lock"
+	JournalPath       = StateDir + "/journal"
+	BackupDir         = StateDir + "/backup"
+	RejectPath        = StateDir + "/reject/zopectl.rej"
+	LogPath           = "log/zenpatch.log"
 )
 
 // Install is an open Zenoss install.
 type Install struct {
-	Home string   // absolute ZENHOME
-	Root *os.Root // every access goes through it
+	Home  string   // absolute ZENHOME
+	Root  *os.Root // every access goes through it
+	notes []string
 }
+
+// Notes are what an operator should know of what the install model did
+// on its own (an interrupted change discarded), one sentence each.
+func (i *Install) Notes() []string { return i.notes }
 
 // NotInstallError says ZENHOME is missing or is not a Zenoss install.
 type NotInstallError struct {
@@ -45,6 +55,11 @@ type NotInstallError struct {
 
 // Error implements error.
 func (e *NotInstallError) Error() string { return fmt.Sprintf("%s: %s", e.Home, e.Reason) }
+
+// Hint is the next step.
+func (e *NotInstallError) Hint() string {
+	return "point zenpatch at the Zenoss install with --zenhome DIR or ZENHOME=DIR (it holds bin/zopectl and etc/zope.conf)"
+}
 
 // Home picks ZENHOME: the flag, else the environment, else DefaultHome.
 func Home(flag string, getenv func(string) string) string {
@@ -79,8 +94,12 @@ func Open(home string) (*Install, error) {
 	}
 	inst := &Install{Home: abs, Root: root}
 	resolved, err := txn.Resolve(root, ZopectlPath)
+	var zfi fs.FileInfo
 	if err == nil {
-		_, err = root.Stat(resolved)
+		zfi, err = root.Stat(resolved)
+	}
+	if err == nil && !zfi.Mode().IsRegular() {
+		err = &txn.NotRegularError{Path: ZopectlPath, Mode: zfi.Mode()}
 	}
 	if err != nil {
 		root.Close()
@@ -98,6 +117,12 @@ func (i *Install) Close() error { return i.Root.Close() }
 // ReadFile reads a file under ZENHOME, refusing paths that leave it.
 func (i *Install) ReadFile(p string) ([]byte, error) { return txn.ReadFile(i.Root, p) }
 
+// WriteFile replaces one file under ZENHOME atomically (temp file, fsync,
+// rename), keeping an existing file's mode and owner; mode is for a new one.
+func (i *Install) WriteFile(p string, data []byte, mode fs.FileMode) error {
+	return txn.WriteFile(i.Root, p, data, mode)
+}
+
 // Lock takes the install's zenpatch lock (var/zenpatch/lock) and finishes
 // any change a crash interrupted.
 func (i *Install) Lock() (*txn.Lock, error) {
@@ -105,9 +130,13 @@ func (i *Install) Lock() (*txn.Lock, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := txn.Recover(i.Root, JournalPath); err != nil {
+	kept, err := txn.RecoverReport(i.Root, JournalPath)
+	if err != nil {
 		l.Unlock()
 		return nil, err
+	}
+	for _, p := range kept {
+		i.notes = append(i.notes, fmt.Sprintf("an interrupted change to %s was not finished: the file changed since (a package update or a hand edit), so it is kept as it is now", p))
 	}
 	return l, nil
 }

@@ -52,7 +52,7 @@ func TestDeriveDetails(t *testing.T) {
 		"<zodb_db main>\n <zeoclient>\n  server localhost:8100\n  client zope1\n </zeoclient>\n</zodb_db>\n"
 	cfg, err := zconfig.ParseBytes(ZopeConfPath, []byte(conf), nil)
 	require.NoError(t, err)
-	zc, err := (&Install{Home: "/z"}).settings(cfg)
+	zc, err := (&Install{Home: "/z"}).zopeConf(cfg)
 	require.NoError(t, err)
 	assert.Equal(t, "127.0.0.1:8180", zc.HTTPAddress(), "port-base is added")
 

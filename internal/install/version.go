@@ -7,6 +7,9 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"time"
+
+	"github.com/zenpatch/zenpatch/internal/txn"
 )
 
 // Version is the installed Zenoss release and where it was read.
@@ -31,7 +34,11 @@ func HostRPM() func(string) (string, error) {
 		return nil
 	}
 	return func(pkg string) (string, error) {
-		out, err := exec.CommandContext(context.Background(), bin, "-q", "--qf", "%{VERSION}", pkg).Output()
+		// rpm may wait for its database lock (a yum transaction running
+		// the hook holds it on some releases): never for long.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, bin, "-q", "--qf", "%{VERSION}", pkg).Output()
 		if err != nil {
 			return "", err
 		}
@@ -98,7 +105,11 @@ func ParseZVersion(data []byte) (Version, bool) {
 }
 
 func shortErr(err error) string {
-	if errors.Is(err, errNotExist) {
+	var nr *txn.NotRegularError
+	if errors.As(err, &nr) {
+		return "not a regular file (" + nr.Kind() + ")"
+	}
+	if isNotExist(err) {
 		return "missing"
 	}
 	return err.Error()

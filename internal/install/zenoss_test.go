@@ -67,21 +67,56 @@ func TestDetectVersionFallbacks(t *testing.T) {
 func TestZopesLine(t *testing.T) {
 	in := []byte("a\n  ZOPES=1   # instances\r\nb\n")
 	assert.Equal(t, 1, Zopes(in))
-	out := SetZopes(in, 12)
+	out := SetZopes(in, 12, nil)
 	assert.Equal(t, "a\n  ZOPES=12   # instances\r\nb\n", string(out))
 	assert.Equal(t, 0, Zopes([]byte("MYZOPES=3\n")))
-	assert.Equal(t, "x\n", string(SetZopes([]byte("x\n"), 3)))
+	assert.Equal(t, "x\n", string(SetZopes([]byte("x\n"), 3, nil)))
+}
+
+// However an operator spelled the ZOPES line, it is found, its value read
+// (a number or not), it can be put back as the patch wrote it, and a new
+// value keeps the operator's spelling.
+func TestZopesLineSpellings(t *testing.T) {
+	for _, c := range []struct {
+		line, value string
+		n           int
+		set4        string
+	}{
+		{"ZOPES=3", "3", 3, "ZOPES=4"},
+		{`ZOPES="3"`, "3", 3, `ZOPES="4"`},
+		{"ZOPES='3'", "3", 3, "ZOPES='4'"},
+		{"export ZOPES=3", "3", 3, "export ZOPES=4"},
+		{"  export  ZOPES=3 # mine", "3", 3, "  export  ZOPES=4 # mine"},
+		{"ZOPES=abc", "abc", 0, "ZOPES=4"},
+		{"ZOPES=", "", 0, "ZOPES=4"},
+		{`ZOPES=""`, "", 0, `ZOPES="4"`},
+		{"ZOPES=0", "0", 0, "ZOPES=4"},
+		{"ZOPES=-2", "-2", 0, "ZOPES=4"},
+	} {
+		file := []byte("#! /bin/sh\n\n" + c.line + "\r\nexec x\n")
+		z, ok := FindZopes(file)
+		require.True(t, ok, c.line)
+		assert.Equal(t, 3, z.Line, c.line)
+		assert.Equal(t, c.value, z.Value, c.line)
+		assert.Equal(t, c.n, z.N, c.line)
+		assert.Equal(t, "#! /bin/sh\n\nZOPES=1\r\nexec x\n", string(z.Canonical(file)), c.line)
+		assert.Equal(t, "#! /bin/sh\n\n"+c.set4+"\r\nexec x\n", string(SetZopes(z.Canonical(file), 4, &z)), c.line)
+	}
+	for _, no := range []string{"MYZOPES=3", "ZOPES=3; echo", "# ZOPES=3", "ZOPES = 3"} {
+		_, ok := FindZopes([]byte(no + "\n"))
+		assert.False(t, ok, no)
+	}
 }
 
 func TestReadZopeConfFixtures(t *testing.T) {
 	cases := []struct {
 		fixture, storage string
 		clients          []string
-		pid, event       string
+		pid              string
 	}{
-		{"zenoss-2.5.2", "zeo", nil, "/usr/local/zenoss/var/Z2.pid", "/usr/local/zenoss/log/event.log"},
-		{"zenoss-3.2.1", "zeo", []string{"zope1"}, "/opt/zenoss/var/Z2.pid", "/opt/zenoss/log/event.log"},
-		{"zenoss-4.2.5", "relstorage", nil, "/opt/zenoss/var/Z2.pid", "/opt/zenoss/log/event.log"},
+		{"zenoss-2.5.2", "zeo", nil, "/usr/local/zenoss/var/Z2.pid"},
+		{"zenoss-3.2.1", "zeo", []string{"zope1"}, "/opt/zenoss/var/Z2.pid"},
+		{"zenoss-4.2.5", "relstorage", nil, "/opt/zenoss/var/Z2.pid"},
 	}
 	for _, c := range cases {
 		t.Run(c.fixture, func(t *testing.T) {
@@ -92,8 +127,6 @@ func TestReadZopeConfFixtures(t *testing.T) {
 			assert.Equal(t, c.storage, zc.Storage)
 			assert.Equal(t, c.clients, zc.ZEOClients)
 			assert.Equal(t, c.pid, zc.PidFile)
-			assert.Equal(t, c.event, zc.EventLog)
-			assert.Contains(t, zc.AccessLog, "/log/Z2.log")
 		})
 	}
 }

@@ -19,23 +19,30 @@ type ZopeConf struct {
 	Config *zconfig.Config
 
 	InstanceHome string // instancehome, default ZENHOME
-	HTTPHost     string // "" = all interfaces (ip-address, else none)
-	HTTPPort     int    // port-base already added
-	HTTPPos      zconfig.Pos
-	Threads      int // zserver-threads (default 4)
-	PidFile      string
-	LockFile     string
-	EventLog     string // "" when no <eventlog><logfile>
-	AccessLog    string
-	ZEOClients   []string // <zeoclient> client names (persistent caches)
-	ClientName   string   // top-level zeo-client-name
-	Storage      string   // "zeo", "relstorage", "file" or "" (unknown)
+	HTTPHost     string // the first <http-server>'s: "" = all interfaces (ip-address, else none)
+	HTTPPort     int    // the first <http-server>'s, port-base already added
+	// HTTP is every <http-server>, in order: the first is the one users
+	// browse to; more are common (a second listener for internal tools).
+	HTTP       []Listener
+	Threads    int // zserver-threads (default 4)
+	PidFile    string
+	LockFile   string
+	ZEOClients []string // <zeoclient> client names (persistent caches)
+	Storage    string   // "zeo", "relstorage", "file" or "" (unknown)
 }
 
-// HTTPAddress is host:port for the HTTP server ("" host → all interfaces).
-func (z *ZopeConf) HTTPAddress() string {
-	return net.JoinHostPort(z.HTTPHost, strconv.Itoa(z.HTTPPort))
+// HTTPAddress is host:port of the first HTTP server ("" host → all
+// interfaces).
+func (z *ZopeConf) HTTPAddress() string { return z.HTTP[0].Address() }
+
+// Listener is one <http-server> of zope.conf.
+type Listener struct {
+	Host string // "" = all interfaces
+	Port int    // port-base already added
 }
+
+// Address is host:port ("" host → all interfaces).
+func (l Listener) Address() string { return net.JoinHostPort(l.Host, strconv.Itoa(l.Port)) }
 
 // ReadZopeConf parses etc/zope.conf and its %include files (which must stay
 // inside ZENHOME).
@@ -50,7 +57,7 @@ func (i *Install) ReadZopeConf() (*ZopeConf, error) {
 	if err != nil {
 		return nil, err
 	}
-	return i.settings(cfg)
+	return i.zopeConf(cfg)
 }
 
 // rel maps a path from a config file to one relative to ZENHOME.
@@ -65,7 +72,8 @@ func (i *Install) rel(name string) (string, error) {
 	return name, nil
 }
 
-func (i *Install) settings(cfg *zconfig.Config) (*ZopeConf, error) {
+// zopeConf takes what zenpatch needs from a parsed zope.conf.
+func (i *Install) zopeConf(cfg *zconfig.Config) (*ZopeConf, error) {
 	root := cfg.Root
 	z := &ZopeConf{Config: cfg, InstanceHome: root.Value("instancehome", i.Home)}
 	inst := z.InstanceHome
@@ -89,33 +97,23 @@ func (i *Install) settings(cfg *zconfig.Config) (*ZopeConf, error) {
 	if len(servers) == 0 {
 		return nil, fmt.Errorf("%s: no <http-server> section: Zope serves no web UI here; add <http-server> with address 8080", ZopeConfPath)
 	}
-	k := servers[0].Get("address")
-	if k == nil {
-		return nil, fmt.Errorf("%s:%d: <http-server> has no address line; add 'address 8080'", servers[0].Pos.File, servers[0].Pos.Line)
+	for _, s := range servers {
+		k := s.Get("address")
+		if k == nil {
+			return nil, fmt.Errorf("%s:%d: <http-server> has no address line; add 'address 8080'", s.Pos.File, s.Pos.Line)
+		}
+		host, port, err := ParseAddress(k.Value)
+		if err != nil {
+			return nil, fmt.Errorf("%s: address %q: %v", k.Pos, k.Value, err)
+		}
+		if host == "" {
+			host = root.Value("ip-address", "")
+		}
+		z.HTTP = append(z.HTTP, Listener{Host: host, Port: port + portBase})
 	}
-	host, port, err := ParseAddress(k.Value)
-	if err != nil {
-		return nil, fmt.Errorf("%s: address %q: %v", k.Pos, k.Value, err)
-	}
-	if host == "" {
-		host = root.Value("ip-address", "")
-	}
-	z.HTTPHost, z.HTTPPort, z.HTTPPos = host, port+portBase, k.Pos
+	z.HTTPHost, z.HTTPPort = z.HTTP[0].Host, z.HTTP[0].Port
 	z.PidFile = root.Value("pid-filename", inst+"/var/Z2.pid")
 	z.LockFile = root.Value("lock-filename", inst+"/var/Z2.lock")
-	if el := root.Children("eventlog"); len(el) > 0 {
-		if lf := el[0].Children("logfile"); len(lf) > 0 {
-			z.EventLog = lf[0].Value("path", "")
-		}
-	}
-	for _, lg := range root.Children("logger") {
-		if strings.EqualFold(lg.Name, "access") {
-			if lf := lg.Children("logfile"); len(lf) > 0 {
-				z.AccessLog = lf[0].Value("path", "")
-			}
-		}
-	}
-	z.ClientName = root.Value("zeo-client-name", "")
 	root.Walk(func(s *zconfig.Section) {
 		switch s.Type {
 		case "zeoclient":

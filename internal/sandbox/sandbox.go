@@ -3,14 +3,15 @@
 // patches/vendor, with ZENHOME and the HTTP port put in), whose zopectl
 // starts a stand-in Zope: a Python program that plays Zope's control
 // program (pid file, lock file, logs, daemonising, start/stop/status/fg)
-// and its HTTP server, with GIL-bound page rendering and a cold start. It
-// needs python3 and nothing else. Used by tests and 'zenpatch demo'.
+// and its HTTP server, with GIL-bound page rendering and a cold start; and a
+// stand-in bin/zenoss that plays Zenoss's upgrade flow (the first start
+// after an upgrade migrates, then starts Zope, then deletes .upgraded). It
+// needs python3 and nothing else. Used by tests and 'zenpatch demo' (Demo).
 package sandbox
 
 import (
 	"bytes"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -23,7 +24,7 @@ import (
 )
 
 //go:embed files
-var files embed.FS
+var files embed.FS // the stand-in Zope and the stand-in bin/zenoss
 
 // Shapes are the install shapes a sandbox can take, by Zenoss version.
 var Shapes = []string{"4.2.5", "3.2.1"}
@@ -35,7 +36,19 @@ type Options struct {
 }
 
 // ErrNoPython says python3 is missing.
-var ErrNoPython = errors.New("python3 not found on PATH: the sandbox's stand-in Zope is a Python program (install python3, e.g. apt-get install python3)")
+var ErrNoPython error = noPython{}
+
+type noPython struct{}
+
+// Error implements error.
+func (noPython) Error() string {
+	return "python3 not found on PATH: the sandbox's stand-in Zope is a Python program"
+}
+
+// Hint is the next step.
+func (noPython) Hint() string {
+	return "install python3 (e.g. apt-get install python3) and run it again"
+}
 
 // Python returns python3's path, or ErrNoPython.
 func Python() (string, error) {
@@ -94,6 +107,13 @@ func Create(dir string, opt Options) error {
 		}
 	}
 	if err != nil {
+		return err
+	}
+	master, err := files.ReadFile("files/zenoss")
+	if err != nil {
+		return err
+	}
+	if err := write(filepath.Join(home, "bin/zenoss"), Localize(master, home, opt.Port), 0o755); err != nil {
 		return err
 	}
 	for _, d := range []string{"var", "log"} {

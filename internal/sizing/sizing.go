@@ -1,14 +1,20 @@
 // Package sizing recommends how many Zope instances a machine can run: one
 // per usable CPU (the smallest of the CPU affinity mask, the cgroup CPU quota
-// and the online CPUs), times a factor for SMT, capped by available memory.
+// and the online CPUs), times a factor for SMT, capped by available memory
+// (MemAvailable, or what the cgroup memory limit leaves when that is less).
 //
-// Every input is read through a System, so tests feed fake /proc and /sys
-// trees; Host() reads the real ones.
+// cgroups are found where they are mounted (/proc/self/mountinfo): v1
+// controllers at /cgroup/<controller> (EL6, libcgroup's cgconfig) or under
+// /sys/fs/cgroup (EL7, systemd), the v2 unified hierarchy at /sys/fs/cgroup.
+//
+// Every input is read through a System, so tests feed fake /proc, /sys and
+// cgroup trees; Host() reads the real ones.
 package sizing
 
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io/fs"
 	"math"
@@ -28,7 +34,7 @@ const DefaultZopeMemory = 1 << 30
 
 // System is where the facts come from.
 type System struct {
-	FS       fs.FS               // the machine's root ("/"): proc/..., sys/...
+	FS       fs.FS               // the machine's root ("/"): proc/..., sys/..., cgroup mounts
 	Affinity func() (int, error) // CPUs in this process's affinity mask
 	NumCPU   func() int          // fallback when sys/devices/system/cpu/online is unreadable
 }
@@ -48,20 +54,55 @@ func Host() System {
 	}
 }
 
-// Recommendation is the result with each term of the reasoning.
+// HostAt is Host with every file read below root instead of "/": a fake
+// machine for tests (ZENPATCH_SYSROOT in the README). The affinity mask then
+// comes from root's proc/self/status (Cpus_allowed_list), not from this
+// process. An empty root or "/" is Host().
+func HostAt(root string) System {
+	if root == "" || path.Clean(root) == "/" {
+		return Host()
+	}
+	fsys := os.DirFS(root)
+	return System{FS: fsys, Affinity: func() (int, error) { return statusAffinity(fsys) }}
+}
+
+// statusAffinity counts Cpus_allowed_list in proc/self/status.
+func statusAffinity(fsys fs.FS) (int, error) {
+	data, err := fs.ReadFile(fsys, "proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
+			if n, ok := ParseCPUList(strings.TrimSpace(v)); ok {
+				return n, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("/proc/self/status: no Cpus_allowed_list")
+}
+
+// Recommendation is the result with each term of the reasoning. Paths are
+// absolute, as on the machine sized.
 type Recommendation struct {
-	Online     int      `json:"online_cpus"`
-	Affinity   int      `json:"affinity_cpus"`       // 0: unknown
-	Quota      float64  `json:"cgroup_quota_cpus"`   // 0: no quota
-	QuotaFrom  string   `json:"cgroup_quota_source"` // file it came from
-	Usable     int      `json:"usable_cpus"`         // min of the above, quota rounded up
-	PerCPU     float64  `json:"per_cpu"`             // SMT factor
-	MemAvail   uint64   `json:"memory_available"`    // bytes; 0: unknown
-	MemFrom    string   `json:"memory_source"`       // meminfo or cgroup file
-	ZopeMemory uint64   `json:"zope_memory"`         // bytes per instance
-	MemCap     int      `json:"memory_allows"`       // instances memory allows; 0: no cap known
-	Zopes      int      `json:"recommended_zopes"`   // the answer, at least 1
-	Terms      []string `json:"reasoning"`           // one line per term, for status
+	Online       int      `json:"online_cpus"`
+	Affinity     int      `json:"affinity_cpus"`        // 0: unknown
+	Quota        float64  `json:"cgroup_quota_cpus"`    // 0: no quota
+	QuotaFrom    string   `json:"cgroup_quota_source"`  // file it came from: cpu.max or cpu.cfs_quota_us
+	QuotaVersion int      `json:"cgroup_quota_version"` // cgroup v1 or v2; 0: no quota
+	Usable       int      `json:"usable_cpus"`          // min of the above, quota rounded up
+	PerCPU       float64  `json:"per_cpu"`              // SMT factor
+	MemAvail     uint64   `json:"memory_available"`     // bytes, the smaller of MemInfo and the cgroup's; 0: unknown or none left
+	MemFrom      string   `json:"memory_source"`        // "/proc/meminfo MemAvailable" or "<limit file> − <usage file>"
+	MemInfo      uint64   `json:"meminfo_available"`    // bytes from /proc/meminfo; 0: unknown
+	MemLimit     uint64   `json:"cgroup_memory_limit"`  // bytes, the tightest cgroup limit; 0: none
+	MemUsage     uint64   `json:"cgroup_memory_usage"`  // bytes used in that cgroup
+	MemLimitFrom string   `json:"cgroup_memory_source"` // its file: memory.max or memory.limit_in_bytes
+	MemVersion   int      `json:"cgroup_memory_version"`
+	ZopeMemory   uint64   `json:"zope_memory"`       // bytes per instance
+	MemCap       int      `json:"memory_allows"`     // instances memory allows; 0: no cap known
+	Zopes        int      `json:"recommended_zopes"` // the answer, at least 1
+	Terms        []string `json:"reasoning"`         // one line per term, for status
 }
 
 // Recommend computes the recommendation. perCPU <= 0 means 1; zopeMemory 0
@@ -84,21 +125,62 @@ func Recommend(sys System, perCPU float64, zopeMemory uint64) Recommendation {
 			r.Usable = min(r.Usable, n)
 		}
 	}
-	if q, from := cgroupQuota(sys.FS); q > 0 {
-		r.Quota, r.QuotaFrom = q, from
-		up := int(math.Ceil(q - 1e-9))
-		r.Terms = append(r.Terms, fmt.Sprintf("cgroup CPU quota %.2f (%s) → %d, rounded up: a part CPU still serves a Zope", q, from, up))
+	cg := readCgroups(sys.FS)
+	cpuHs, cpuNotes := cg.hierarchies("cpu")
+	if q, ok := tightestQuota(sys.FS, cpuHs); ok {
+		r.Quota, r.QuotaFrom, r.QuotaVersion = q.cpus, q.file, q.version
+		up := int(math.Ceil(q.cpus - 1e-9))
+		r.Terms = append(r.Terms, fmt.Sprintf("cgroup CPU quota %.2f (%s, cgroup v%d) → %d, rounded up", q.cpus, q.file, q.version, up))
 		r.Usable = min(r.Usable, up)
 	} else {
-		r.Terms = append(r.Terms, "cgroup CPU quota none")
+		switch where, mounted, unknown := looked(cg, "cpu", cpuHs, cpuNotes); {
+		case unknown:
+			r.Terms = append(r.Terms, "cgroup CPU quota unknown: "+where)
+		case mounted:
+			r.Terms = append(r.Terms, "cgroup CPU quota none"+where)
+		default:
+			r.Terms = append(r.Terms, "cgroup CPU quota none: "+where)
+		}
 	}
 	r.Usable = max(r.Usable, 1)
 	want := max(1, int(math.Round(float64(r.Usable)*perCPU)))
 	r.Terms = append(r.Terms, fmt.Sprintf("usable CPUs %d × per-cpu %g → %d", r.Usable, perCPU, want))
-	r.MemAvail, r.MemFrom = availableMemory(sys.FS)
-	if r.MemAvail > 0 {
+
+	mi, miLabel := memInfo(sys.FS)
+	r.MemInfo = mi
+	memHs, memNotes := cg.hierarchies("memory")
+	ml, limited := tightestMemory(sys.FS, memHs)
+	var why string
+	switch {
+	case limited && (mi == 0 || ml.available() < mi):
+		r.MemAvail = ml.available()
+		r.MemFrom = ml.file + " − " + path.Base(ml.usageFile)
+		why = limitText(ml)
+		if mi > 0 {
+			why += fmt.Sprintf("; %s %s", miLabel, human(mi))
+		}
+	case mi > 0:
+		r.MemAvail, r.MemFrom = mi, "/proc/meminfo "+miLabel
+		why = r.MemFrom
+		if limited {
+			why += fmt.Sprintf("; cgroup limit leaves %s: %s", human(ml.available()), limitText(ml))
+		} else {
+			switch where, mounted, unknown := looked(cg, "memory", memHs, memNotes); {
+			case unknown:
+				why += "; cgroup memory limit unknown: " + where
+			case mounted:
+				why += "; no cgroup memory limit" + where
+			default:
+				why += "; " + where
+			}
+		}
+	}
+	if limited {
+		r.MemLimit, r.MemUsage, r.MemLimitFrom, r.MemVersion = ml.limit, ml.usage, ml.file, ml.version
+	}
+	if limited || mi > 0 {
 		r.MemCap = max(1, int(r.MemAvail/zopeMemory))
-		r.Terms = append(r.Terms, fmt.Sprintf("memory %s available (%s) ÷ %s per Zope → %d", human(r.MemAvail), r.MemFrom, human(zopeMemory), r.MemCap))
+		r.Terms = append(r.Terms, fmt.Sprintf("memory %s available (%s) ÷ %s per Zope → %d", human(r.MemAvail), why, human(zopeMemory), r.MemCap))
 		want = min(want, r.MemCap)
 	} else {
 		r.Terms = append(r.Terms, "memory available unknown: no cap")
@@ -108,6 +190,39 @@ func Recommend(sys System, perCPU float64, zopeMemory uint64) Recommendation {
 	return r
 }
 
+// limitText is "FILE LIMIT − USAGEFILE USAGE, cgroup vN".
+func limitText(m memLimit) string {
+	return fmt.Sprintf("%s %s − %s %s, cgroup v%d", m.file, human(m.limit), path.Base(m.usageFile), human(m.usage), m.version)
+}
+
+// looked says where the limits of controller were looked for, for the
+// reasoning when none was found: " in" the cgroups searched (mounted), the
+// controller is not mounted, or why the cgroup files could not be read
+// (unknown).
+func looked(cg cgroups, controller string, hs []hierarchy, notes []string) (where string, mounted, unknown bool) {
+	if cg.err != nil {
+		return cg.err.Error(), false, true
+	}
+	if len(hs) == 0 && len(notes) == 0 {
+		return fmt.Sprintf("no cgroup %s controller mounted", controller), false, false
+	}
+	var w []string
+	for _, h := range hs {
+		w = append(w, h.String())
+	}
+	if len(w) > 0 {
+		where = " in " + strings.Join(w, " and ")
+	}
+	if len(notes) > 0 {
+		sep := ", "
+		if where == "" {
+			sep = ": "
+		}
+		where += sep + strings.Join(notes, ", ")
+	}
+	return where, true, false
+}
+
 func human(b uint64) string {
 	switch {
 	case b >= 1<<30:
@@ -115,6 +230,37 @@ func human(b uint64) string {
 	default:
 		return fmt.Sprintf("%d MiB", b>>20)
 	}
+}
+
+// memInfo is MemAvailable from /proc/meminfo in bytes, with its label. A
+// kernel without it (before 3.14; EL6 before 6.6) gets MemFree + Buffers +
+// Cached, the estimate free(1) made then. 0: unknown.
+func memInfo(fsys fs.FS) (uint64, string) {
+	if fsys == nil {
+		return 0, ""
+	}
+	data, err := fs.ReadFile(fsys, "proc/meminfo")
+	if err != nil {
+		return 0, ""
+	}
+	kb := map[string]uint64{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) >= 2 {
+			if n, err := strconv.ParseUint(f[1], 10, 64); err == nil && n < 1<<53 {
+				kb[strings.TrimSuffix(f[0], ":")] = n
+			}
+		}
+	}
+	if n, ok := kb["MemAvailable"]; ok {
+		return n * 1024, "MemAvailable"
+	}
+	free, ok := kb["MemFree"]
+	if !ok {
+		return 0, ""
+	}
+	return (free + kb["Buffers"] + kb["Cached"]) * 1024, "MemFree+Buffers+Cached"
 }
 
 func onlineCPUs(sys System) int {
@@ -154,118 +300,34 @@ func ParseCPUList(s string) (int, bool) {
 	return n, true
 }
 
-// cgroupQuota returns the tightest CPU quota (in CPUs) over this process's
-// cgroup and its ancestors, v2 (cpu.max) or v1 (cpu.cfs_quota_us /
-// cpu.cfs_period_us), and the file it came from.
-func cgroupQuota(fsys fs.FS) (float64, string) {
-	if fsys == nil {
-		return 0, ""
+// ParseSize reads a memory size: 512MiB, 1GiB, 1.5G, 800M, 2GB, or plain
+// bytes; "" is DefaultZopeMemory. A Zope needs at least 64 MiB.
+func ParseSize(s string) (uint64, error) {
+	if s == "" {
+		return DefaultZopeMemory, nil
 	}
-	data, err := fs.ReadFile(fsys, "proc/self/cgroup")
-	if err != nil {
-		return 0, ""
-	}
-	best, from := 0.0, ""
-	consider := func(q float64, f string) {
-		if q > 0 && (best == 0 || q < best) {
-			best, from = q, f
-		}
-	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		ctrls, cg := parts[1], strings.TrimPrefix(parts[2], "/")
-		if ctrls == "" { // v2 unified hierarchy
-			for _, dir := range ancestors("sys/fs/cgroup", cg) {
-				f := path.Join(dir, "cpu.max")
-				if b, err := fs.ReadFile(fsys, f); err == nil {
-					fields := strings.Fields(string(b))
-					if len(fields) == 2 && fields[0] != "max" {
-						q, e1 := strconv.ParseFloat(fields[0], 64)
-						p, e2 := strconv.ParseFloat(fields[1], 64)
-						if e1 == nil && e2 == nil && p > 0 {
-							consider(q/p, "/"+f)
-						}
-					}
-				}
-			}
-			continue
-		}
-		for _, c := range strings.Split(ctrls, ",") {
-			if c != "cpu" {
-				continue
-			}
-			for _, dir := range ancestors(path.Join("sys/fs/cgroup", ctrls), cg) {
-				qf, pf := path.Join(dir, "cpu.cfs_quota_us"), path.Join(dir, "cpu.cfs_period_us")
-				qb, err1 := fs.ReadFile(fsys, qf)
-				pb, err2 := fs.ReadFile(fsys, pf)
-				if err1 != nil || err2 != nil {
-					continue
-				}
-				q, e1 := strconv.ParseFloat(strings.TrimSpace(string(qb)), 64)
-				p, e2 := strconv.ParseFloat(strings.TrimSpace(string(pb)), 64)
-				if e1 == nil && e2 == nil && q > 0 && p > 0 {
-					consider(q/p, "/"+qf)
-				}
-			}
-		}
-	}
-	return best, from
-}
-
-// ancestors lists base/cg and each parent up to base itself. Inside a
-// container the recorded path may not exist below base; base alone then
-// still holds the container's own limits.
-func ancestors(base, cg string) []string {
-	var out []string
-	for cg != "" && cg != "." {
-		out = append(out, path.Join(base, cg))
-		cg = path.Dir(cg)
-		if cg == "/" {
+	units := []struct {
+		suffix string
+		mult   float64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}}
+	mult := 1.0
+	num := s
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			num, mult = strings.TrimSuffix(s, u.suffix), u.mult
 			break
 		}
 	}
-	return append(out, base)
-}
-
-// availableMemory is MemAvailable from /proc/meminfo, lowered to the cgroup
-// v2 memory.max minus memory.current when that is tighter.
-func availableMemory(fsys fs.FS) (uint64, string) {
-	if fsys == nil {
-		return 0, ""
+	f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if err != nil || f <= 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, errors.New("want a size such as 1GiB or 768MiB")
 	}
-	var avail uint64
-	from := ""
-	if data, err := fs.ReadFile(fsys, "proc/meminfo"); err == nil {
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		for sc.Scan() {
-			f := strings.Fields(sc.Text())
-			if len(f) >= 2 && f[0] == "MemAvailable:" {
-				if kb, err := strconv.ParseUint(f[1], 10, 64); err == nil {
-					avail, from = kb*1024, "/proc/meminfo MemAvailable"
-				}
-			}
-		}
+	v := f * mult
+	if v < 64<<20 {
+		return 0, errors.New("a Zope needs at least 64MiB")
 	}
-	if data, err := fs.ReadFile(fsys, "proc/self/cgroup"); err == nil {
-		for _, line := range strings.Split(string(data), "\n") {
-			if cg, ok := strings.CutPrefix(line, "0::/"); ok {
-				dir := path.Join("sys/fs/cgroup", cg)
-				mb, err1 := fs.ReadFile(fsys, path.Join(dir, "memory.max"))
-				cb, err2 := fs.ReadFile(fsys, path.Join(dir, "memory.current"))
-				if err1 != nil || err2 != nil {
-					continue
-				}
-				lim, e1 := strconv.ParseUint(strings.TrimSpace(string(mb)), 10, 64)
-				cur, e2 := strconv.ParseUint(strings.TrimSpace(string(cb)), 10, 64)
-				if e1 == nil && e2 == nil && lim > cur && (avail == 0 || lim-cur < avail) {
-					avail, from = lim-cur, "/"+path.Join(dir, "memory.max")+" − memory.current"
-				}
-			}
-		}
+	if v > 1<<50 {
+		return 0, errors.New("that is more memory than any machine has")
 	}
-	return avail, from
+	return uint64(v), nil
 }

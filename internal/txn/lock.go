@@ -29,6 +29,11 @@ func (e *LockedError) Error() string {
 	return fmt.Sprintf("%s holds the lock %s", who, e.Path)
 }
 
+// Hint is the next step.
+func (e *LockedError) Hint() string {
+	return "wait for it to finish; if no zenpatch runs, the lock is free again (flock is dropped when a process ends)"
+}
+
 // TryLock takes the lock at p without waiting; it fails with *LockedError
 // when another process holds it.
 func TryLock(root *os.Root, p string) (*Lock, error) {

@@ -12,9 +12,12 @@ package txn
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -49,6 +52,11 @@ type PathError struct {
 // Error implements error.
 func (e *PathError) Error() string {
 	return fmt.Sprintf("%s: %s", e.Path, e.Reason)
+}
+
+// Hint is the next step.
+func (e *PathError) Hint() string {
+	return "zenpatch reads and writes only inside ZENHOME; fix the path or the symlink"
 }
 
 // CheckPath rejects paths that are absolute, contain "..", or are empty,
@@ -124,13 +132,61 @@ func classify(p string, err error) error {
 	return err
 }
 
-// ReadFile reads p inside root, refusing escapes.
+// ReadFile reads p inside root, refusing escapes and anything but a
+// regular file: a FIFO, a device or a socket in its place is refused
+// before it is read, so that no reader ever blocks on one (the file is
+// opened non-blocking and checked with fstat).
 func ReadFile(root *os.Root, p string) ([]byte, error) {
 	if err := CheckPath(p); err != nil {
 		return nil, err
 	}
-	b, err := root.ReadFile(p)
-	return b, classify(p, err)
+	f, err := root.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, classify(p, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &NotRegularError{Path: p, Mode: fi.Mode()}
+	}
+	return io.ReadAll(f)
+}
+
+// NotRegularError is a path that should be a regular file but is not
+// (a FIFO, a device, a socket, a directory).
+type NotRegularError struct {
+	Path string
+	Mode fs.FileMode
+}
+
+// Error implements error.
+func (e *NotRegularError) Error() string {
+	return fmt.Sprintf("%s is not a regular file (%s): refusing to read it", e.Path, e.Kind())
+}
+
+// Kind says what the path is instead: "a FIFO", "a device", …
+func (e *NotRegularError) Kind() string { return kind(e.Mode) }
+
+// Hint is the next step.
+func (e *NotRegularError) Hint() string {
+	return "put the regular file back (a Zenoss install ships it as one), then run zenpatch again"
+}
+
+func kind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m.IsDir():
+		return "a directory"
+	}
+	return "mode " + m.String()
 }
 
 type journal struct {
@@ -141,6 +197,9 @@ type journal struct {
 type entry struct {
 	Temp   string `json:"temp"`
 	Target string `json:"target"`
+	// Pre is the sha256 of the target when the commit began ("" when it
+	// did not exist): recovery rolls forward only onto that exact file.
+	Pre string `json:"pre_sha256"`
 }
 
 // Commit writes all of ws or none of them (see the package comment).
@@ -163,7 +222,11 @@ func Commit(root *os.Root, ws []Write, opt Options) (err error) {
 			return err
 		}
 		ws[i].Path = target
-		j.Entries = append(j.Entries, entry{Temp: tempName(target), Target: target})
+		pre, err := fileSum(root, target)
+		if err != nil {
+			return err
+		}
+		j.Entries = append(j.Entries, entry{Temp: tempName(target), Target: target, Pre: pre})
 	}
 	if err := mkdirAll(root, path.Dir(opt.Journal)); err != nil {
 		return err
@@ -209,40 +272,94 @@ func Commit(root *os.Root, ws []Write, opt Options) (err error) {
 	return syncDir(root, path.Dir(opt.Journal))
 }
 
-// Recover finishes or discards a commit that a crash interrupted: a committed
-// journal is rolled forward, an uncommitted one has its temp files removed.
+// Recover finishes or discards a commit that a crash interrupted (see
+// RecoverReport), and forgets what it discarded.
 func Recover(root *os.Root, journalPath string) error {
+	_, err := RecoverReport(root, journalPath)
+	return err
+}
+
+// RecoverReport finishes or discards a commit that a crash interrupted: a
+// committed journal is rolled forward, an uncommitted one has its temp
+// files removed. A target that changed since the commit began (a package
+// update, a hand edit) is not overwritten: its temp file is discarded and
+// the current file kept; the paths so kept are returned.
+func RecoverReport(root *os.Root, journalPath string) (kept []string, err error) {
 	data, err := root.ReadFile(journalPath)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("read journal %s: %w", journalPath, err)
+		return nil, fmt.Errorf("read journal %s: %w", journalPath, err)
 	}
 	var j journal
 	if err := json.Unmarshal(data, &j); err != nil {
 		// A torn journal can only be an uncommitted one: the committed
 		// version is written whole by rename.
 		_ = root.Remove(journalPath)
-		return nil
+		return nil, nil
 	}
 	for _, e := range j.Entries {
 		if CheckPath(e.Temp) != nil || CheckPath(e.Target) != nil {
-			return fmt.Errorf("journal %s names a path outside ZENHOME; remove it by hand after checking", journalPath)
+			return nil, fmt.Errorf("journal %s names a path outside ZENHOME; remove it by hand after checking", journalPath)
 		}
 	}
 	if j.Committed {
+		if kept, err = keepChanged(root, &j); err != nil {
+			return nil, err
+		}
 		if err := rollForward(root, j); err != nil {
-			return err
+			return nil, err
 		}
 	} else {
 		for _, e := range j.Entries {
 			if err := root.Remove(e.Temp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return err
+				return nil, err
 			}
 		}
 	}
-	return root.Remove(journalPath)
+	return kept, root.Remove(journalPath)
+}
+
+// keepChanged drops from a committed journal the entries whose target is
+// no longer the file the commit began from, removing their temp files.
+// Targets already renamed (no temp file left) stay as they are.
+func keepChanged(root *os.Root, j *journal) ([]string, error) {
+	var kept []string
+	var rest []entry
+	for _, e := range j.Entries {
+		if _, err := root.Lstat(e.Temp); errors.Is(err, fs.ErrNotExist) {
+			continue // renamed before the crash
+		}
+		cur, err := fileSum(root, e.Target)
+		if err != nil {
+			return nil, err
+		}
+		if cur == e.Pre {
+			rest = append(rest, e)
+			continue
+		}
+		if err := root.Remove(e.Temp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		kept = append(kept, e.Target)
+	}
+	j.Entries = rest
+	return kept, nil
+}
+
+// fileSum is the hex sha256 of a file under root, "" when it does not
+// exist.
+func fileSum(root *os.Root, p string) (string, error) {
+	data, err := ReadFile(root, p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", classify(p, err)
+	}
+	h := sha256.Sum256(data)
+	return hex.EncodeToString(h[:]), nil
 }
 
 func rollForward(root *os.Root, j journal) error {

@@ -142,3 +142,34 @@ func TestWriteFile(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o640), fi.Mode().Perm(), "an existing file keeps its mode")
 }
+
+// A committed journal whose target changed before recovery (a package
+// update replaced the file): recovery keeps the new file and discards the
+// old commit's temp file for it, and finishes the rest.
+func TestRecoverKeepsAChangedTarget(t *testing.T) {
+	root, dir := setup(t)
+	func() {
+		defer func() {
+			if r := recover(); r != nil && r != (crash{}) {
+				panic(r)
+			}
+		}()
+		_ = Commit(root, []Write{{Path: "bin/a", Data: []byte("new a\n")}, {Path: "bin/b", Data: []byte("new b\n")}}, Options{
+			Journal: "var/j",
+			AfterStep: func(step string) {
+				if step == "journal-committed" {
+					panic(crash{})
+				}
+			},
+		})
+	}()
+	require.FileExists(t, filepath.Join(dir, "bin/.a.zenpatch-tmp"), "crashed between the commit point and the renames")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "bin/a"), []byte("vendor update\n"), 0o755))
+	kept, err := RecoverReport(root, "var/j")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"bin/a"}, kept)
+	assert.Equal(t, "vendor update\n", read(t, dir, "bin/a"), "the newer file is kept")
+	assert.Equal(t, "new b\n", read(t, dir, "bin/b"), "the unchanged one is rolled forward")
+	assert.NoFileExists(t, filepath.Join(dir, "bin/.a.zenpatch-tmp"))
+	assert.NoFileExists(t, filepath.Join(dir, "var/j"))
+}

@@ -61,6 +61,11 @@ func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Pos, e.Msg) }
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
 
+// Hint is the next step.
+func (e *Error) Hint() string {
+	return "fix that line (ZConfig syntax: 'key value', <section> … </section>, %define NAME value)"
+}
+
 // ReadFunc returns the bytes of a file named relative to the main file's
 // directory (slash-separated, already cleaned).
 type ReadFunc func(name string) ([]byte, error)

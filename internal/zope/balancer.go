@@ -2,17 +2,19 @@ package zope
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/url"
+	"log/slog"
+	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/zenpatch/zenpatch/internal/balancer"
+	"github.com/zenpatch/zenpatch/internal/frontend"
 	"github.com/zenpatch/zenpatch/internal/install"
 )
 
@@ -24,11 +26,16 @@ const (
 )
 
 // BackendSpecs are the instances as balancer backends (cap =
-// zserver-threads).
+// zserver-threads), with an address for each <http-server> of zope.conf.
 func (c *Controller) BackendSpecs() []balancer.BackendSpec {
 	var out []balancer.BackendSpec
 	for n := 1; n <= c.Zopes; n++ {
-		out = append(out, balancer.BackendSpec{Name: strconv.Itoa(n), Addr: c.Instance(n).Addr(), Cap: c.Conf.Threads})
+		zi := c.Instance(n)
+		spec := balancer.BackendSpec{Name: strconv.Itoa(n), Addr: zi.Addr(), Cap: c.Conf.Threads}
+		for k := 1; k < len(zi.Listeners); k++ {
+			spec.Extra = append(spec.Extra, zi.AddrOf(k))
+		}
+		out = append(out, spec)
 	}
 	return out
 }
@@ -42,51 +49,160 @@ func (c *Controller) ListenAddr() string {
 	return c.Conf.HTTPAddress()
 }
 
+// ListenAddrs are every address the balancer listens on: ListenAddr, then
+// the addresses of zope.conf's further <http-server> sections.
+func (c *Controller) ListenAddrs() []string {
+	out := []string{c.ListenAddr()}
+	for _, l := range c.Conf.HTTP[1:] {
+		out = append(out, l.Address())
+	}
+	return out
+}
+
+// BalancerConfig is the balancer's configuration from etc/zenpatch.conf,
+// with the balancer's defaults for every key not given.
+func (c *Controller) BalancerConfig() balancer.Config {
+	bs := c.Settings.Balancer
+	return balancer.Config{
+		SlowStart: bs.SlowStart, QueueSize: bs.QueueSize, QueueTimeout: bs.QueueTimeout,
+		HealthPath: c.Settings.HealthPath, HealthInterval: bs.HealthInterval,
+		Rise: bs.Rise, Fall: bs.Fall, Affinity: bs.Affinity,
+	}.WithDefaults()
+}
+
 // BalancerRunning returns the balancer daemon's pid when it runs.
 func (c *Controller) BalancerRunning() (int, bool) { return PID(c.Inst.Abs(BalancerPid)) }
 
-func (c *Controller) admin() *http.Client { return balancer.AdminClient(c.Inst.Abs(AdminSocket)) }
-
-// BalancerStatus asks the running balancer for its state.
-func (c *Controller) BalancerStatus(ctx context.Context) (*balancer.StatusReport, error) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://balancer/status", nil)
-	resp, err := c.admin().Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var st balancer.StatusReport
-	return &st, json.NewDecoder(resp.Body).Decode(&st)
+// Admin is a client of the running balancer's admin API.
+func (c *Controller) Admin() *balancer.AdminClient {
+	return balancer.NewAdminClient(c.Inst.Abs(AdminSocket))
 }
 
-func (c *Controller) adminPost(ctx context.Context, action string, q url.Values) error {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://balancer/"+action+"?"+q.Encode(), nil)
-	resp, err := c.admin().Do(req)
+// ListenError says the balancer could not take its address.
+type ListenError struct {
+	Addr string
+	Err  error
+}
+
+// Error implements error.
+func (e *ListenError) Error() string {
+	return fmt.Sprintf("listen on %s (zope.conf's HTTP address): %v", e.Addr, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *ListenError) Unwrap() error { return e.Err }
+
+// Hint is the next step.
+func (e *ListenError) Hint() string {
+	return "is a single Zope still running on it? 'zenpatch zope stop' stops everything"
+}
+
+// SingleError says ZOPES is 1: one Zope serves the HTTP address itself.
+type SingleError struct{ Zopes int }
+
+// Error implements error.
+func (e *SingleError) Error() string {
+	return fmt.Sprintf("ZOPES=%d in %s: one Zope serves the HTTP address itself, nothing to balance", e.Zopes, install.ZopectlPath)
+}
+
+// Hint is the next step.
+func (e *SingleError) Hint() string {
+	return "raise ZOPES with 'zenpatch apply --zopes N', or run standalone with --listen and --backends"
+}
+
+// Serve runs the install's balancer in the foreground until ctx ends (then
+// gracefully): settings from etc/zenpatch.conf, overridden by the non-zero
+// fields of over (command-line flags; Affinity if set); at most procs CPUs
+// (0: the procs setting, else the balancer's default). It listens on
+// ListenAddr, answers its admin API on AdminSocket, keeps its pid in
+// BalancerPid, and re-reads the backends on SIGHUP (after ZOPES changed)
+// keeping connections and state.
+func (c *Controller) Serve(ctx context.Context, over balancer.Config, procs int, log *slog.Logger) error {
+	if !c.Multi() {
+		return &SingleError{Zopes: c.Zopes}
+	}
+	cfg := c.BalancerConfig().Override(over)
+	cfg.Logger = log
+	lb, err := balancer.New(cfg, c.BackendSpecs())
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		_ = json.NewDecoder(resp.Body).Decode(&e)
-		return fmt.Errorf("balancer %s: %s", action, e.Error)
+	var ls []net.Listener
+	closeAll := func() {
+		for _, l := range ls {
+			l.Close()
+		}
 	}
-	return nil
+	for _, addr := range c.ListenAddrs() {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			closeAll()
+			return &ListenError{Addr: addr, Err: err}
+		}
+		ls = append(ls, l)
+	}
+	adm, err := balancer.ListenAdmin(c.Inst.Abs(AdminSocket))
+	if err != nil {
+		closeAll()
+		return err
+	}
+	ls = append(ls, adm)
+	if err := c.Inst.WriteFile(BalancerPid, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		closeAll()
+		return err
+	}
+	defer func() {
+		if pid, _ := PID(c.Inst.Abs(BalancerPid)); pid == os.Getpid() {
+			_ = c.Inst.Root.Remove(BalancerPid)
+		}
+		_ = c.Inst.Root.Remove(AdminSocket)
+	}()
+	go c.reloadOnHUP(ctx, lb, log)
+	if procs == 0 {
+		procs = c.Settings.Balancer.Procs
+	}
+	log.Info("balancing", "listen", strings.Join(c.ListenAddrs(), ","), "zopes", c.Zopes, "cap", c.Conf.Threads, "procs", balancer.StartProcs(ctx, log, procs), "runtime", balancer.RuntimeTuning(), "admin", AdminSocket)
+	return (&balancer.Server{LB: lb, Public: ls[0], Extra: ls[1 : len(ls)-1], Admin: adm}).Run(ctx)
+}
+
+// reloadOnHUP re-reads the backends (ZOPES, ports) on every SIGHUP until
+// ctx ends; a failed reload keeps the old backends.
+func (c *Controller) reloadOnHUP(ctx context.Context, lb *balancer.Balancer, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			fresh, err := New(c.Inst, nil)
+			if err == nil {
+				err = lb.SetBackends(fresh.BackendSpecs())
+			}
+			if err != nil {
+				log.Error("reload failed; keeping the old backends", "err", err)
+				continue
+			}
+			log.Info("reloaded backends", "backends", len(lb.Status().Backends))
+		}
+	}
 }
 
 // StartBalancer starts the balancer daemon (zenpatch balance) unless it
-// runs, and waits until its admin API answers. exe/argv0 re-run this
-// program.
-func (c *Controller) StartBalancer(ctx context.Context, exe, argv0 string) error {
+// runs, and waits until its admin API answers. A running one is told to
+// re-read its backends.
+func (c *Controller) StartBalancer(ctx context.Context) error {
 	if pid, ok := c.BalancerRunning(); ok {
 		fmt.Fprintf(c.Out, "balancer already running (pid %d, %s)\n", pid, c.ListenAddr())
-		return c.reloadBalancer(pid)
+		return syscall.Kill(pid, syscall.SIGHUP)
 	}
 	logf, err := os.OpenFile(c.Inst.Abs(BalancerLog), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
 	defer logf.Close()
+	exe, argv0 := c.Self.Exe, c.Self.Argv0
 	cmd := &exec.Cmd{Path: exe, Args: []string{argv0, "balance", "--zenhome", c.Inst.Home},
 		Stdout: logf, Stderr: logf, Dir: c.Inst.Home, Env: c.Env,
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true}}
@@ -96,25 +212,21 @@ func (c *Controller) StartBalancer(ctx context.Context, exe, argv0 string) error
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	deadline := time.After(15 * time.Second)
+	admin := c.Admin()
 	for {
-		if _, err := c.BalancerStatus(ctx); err == nil {
-			fmt.Fprintf(c.Out, "balancer started (pid %d) on %s → %d instances\n", cmd.Process.Pid, c.ListenAddr(), c.Zopes)
+		if _, err := admin.Status(ctx); err == nil {
+			fmt.Fprintf(c.Out, "balancer started (pid %d) on %s → %d instances\n", cmd.Process.Pid, strings.Join(c.ListenAddrs(), " and "), c.Zopes)
 			return nil
 		}
 		select {
 		case err := <-exited:
-			return fmt.Errorf("the balancer exited at start (%v); last lines of %s:\n%s", err, BalancerLog, tail(c.Inst.Abs(BalancerLog), 5))
+			return &StartError{What: "the balancer", Reason: fmt.Sprintf("it exited at start (%v)", err), Log: BalancerLog, Tail: tail(c.Inst.Abs(BalancerLog), 5)}
 		case <-deadline:
 			_ = cmd.Process.Kill()
-			return fmt.Errorf("the balancer did not answer on %s within 15s", AdminSocket)
+			return &StartError{What: "the balancer", Reason: "its admin API did not answer on " + AdminSocket + " within 15s", Log: BalancerLog, Tail: tail(c.Inst.Abs(BalancerLog), 5)}
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// reloadBalancer makes a running balancer re-read its backends (SIGHUP).
-func (c *Controller) reloadBalancer(pid int) error {
-	return syscall.Kill(pid, syscall.SIGHUP)
 }
 
 // StopBalancer stops the balancer gracefully (SIGTERM: in-flight requests
@@ -139,11 +251,11 @@ func (c *Controller) StopBalancer(ctx context.Context) error {
 // no failed request. Without a running balancer it restarts them plainly.
 func (c *Controller) RollingRestart(ctx context.Context, list []int) error {
 	_, lbUp := c.BalancerRunning()
+	admin := c.Admin()
 	for _, n := range list {
 		name := strconv.Itoa(n)
 		if lbUp {
-			q := url.Values{"backend": {name}, "wait": {strconv.Itoa(int(c.Settings.StopTimeout.Seconds()))}}
-			if err := c.adminPost(ctx, "drain", q); err != nil {
+			if err := admin.Drain(ctx, name, c.Settings.StopTimeout); err != nil {
 				fmt.Fprintf(c.Out, "instance %d: %v; restarting anyway\n", n, err)
 			} else {
 				fmt.Fprintf(c.Out, "instance %d drained\n", n)
@@ -156,11 +268,22 @@ func (c *Controller) RollingRestart(ctx context.Context, list []int) error {
 			return err
 		}
 		if lbUp {
-			if err := c.adminPost(ctx, "undrain", url.Values{"backend": {name}}); err != nil {
+			if err := admin.Undrain(ctx, name); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.Out, "instance %d back in the balancer (slow start %s)\n", n, c.Settings.Balancer.SlowStart)
+			fmt.Fprintf(c.Out, "instance %d back in the balancer (slow start %s)\n", n, c.BalancerConfig().SlowStart)
 		}
 	}
 	return nil
+}
+
+// FrontendSite describes the install for a front end of the operator's own
+// (at least two instances, so the config is useful once ZOPES is raised).
+func (c *Controller) FrontendSite() frontend.Site {
+	site := frontend.Site{Source: c.Inst.Home, ListenHost: c.Conf.HTTPHost, ListenPort: c.Conf.HTTPPort,
+		HealthPath: c.Settings.HealthPath, SlowStart: int(c.BalancerConfig().SlowStart.Seconds())}
+	for i := 1; i <= max(c.Zopes, 2); i++ {
+		site.Backends = append(site.Backends, frontend.Backend{Name: fmt.Sprintf("zope%d", i), Addr: c.Instance(i).Addr(), Cap: c.Conf.Threads})
+	}
+	return site
 }

@@ -33,8 +33,15 @@ type Controller struct {
 	Settings *install.Settings
 	Zopes    int       // ZOPES from bin/zopectl (1 when unpatched)
 	Out      io.Writer // progress, one line per event
-	Env      []string  // environment for zopectl; nil: this process's
+	Env      []string  // environment for zopectl and the balancer; nil: this process's
+	Self     Self      // how to run zenpatch itself (the balancer daemon)
 	client   *http.Client
+}
+
+// Self is how to start this program again: its executable and the name it
+// was called by (os.Args[0]).
+type Self struct {
+	Exe, Argv0 string
 }
 
 // New reads zope.conf, etc/zenpatch.conf and ZOPES.
@@ -55,10 +62,15 @@ func New(inst *install.Install, out io.Writer) (*Controller, error) {
 	if n < 1 {
 		n = 1
 	}
+	if len(zc.HTTP) > 1 && n > install.ListenerStride {
+		return nil, fmt.Errorf("ZOPES=%d in %s, and %s has %d <http-server> sections: with more than one, ZOPES is at most %d (each listener gets a block of %d instance ports)", n, install.ZopectlPath, install.ZopeConfPath, len(zc.HTTP), install.ListenerStride, install.ListenerStride)
+	}
 	if out == nil {
 		out = io.Discard
 	}
+	exe, _ := os.Executable()
 	return &Controller{Inst: inst, Conf: zc, Settings: st, Zopes: n, Out: out,
+		Self:   Self{Exe: exe, Argv0: os.Args[0]},
 		client: &http.Client{Timeout: 2 * time.Second}}, nil
 }
 
@@ -67,8 +79,8 @@ func (c *Controller) Multi() bool { return c.Zopes > 1 }
 
 // Instance derives instance n (without writing its config).
 func (c *Controller) Instance(n int) install.Instance {
-	in, _ := install.DeriveInstance(c.Conf, n, c.Settings.BasePort)
-	return in
+	zi, _ := install.DeriveInstance(c.Conf, n, c.Settings.BasePort)
+	return zi
 }
 
 // Known lists the instance numbers zenpatch has configs for (started at
@@ -109,7 +121,7 @@ func readDirNames(inst *install.Install, dir string) ([]string, error) {
 
 // PID reads a pid file and says whether that process is alive.
 func PID(pidFile string) (int, bool) {
-	b, err := os.ReadFile(pidFile)
+	b, err := readRegular(pidFile)
 	if err != nil {
 		return 0, false
 	}
@@ -201,7 +213,22 @@ func (e *PortError) Error() string {
 	return s
 }
 
-// checkFree fails when something listens on the instance's port.
+// Hint is the next step.
+func (e *PortError) Hint() string {
+	return "stop what holds the port, or move the instances with base-port in " + install.SettingsPath
+}
+
+// checkPorts fails when something listens on one of the instance's ports.
+func checkPorts(zi install.Instance) error {
+	for _, l := range zi.Listeners {
+		if err := checkFree(zi.N, l.Host, l.Port); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkFree fails when something listens on an instance's port.
 func checkFree(n int, host string, port int) error {
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	l, err := net.Listen("tcp", addr)
@@ -211,25 +238,35 @@ func checkFree(n int, host string, port int) error {
 	return &PortError{Instance: n, Addr: addr, Owner: PortOwner(port)}
 }
 
-// StartError is an instance that did not come up, with its log's tail.
+// StartError is an instance (or the balancer) that did not come up, with
+// the tail of its log.
 type StartError struct {
-	Instance int
-	Reason   string
-	Log      string // event log path
-	Tail     string
+	What   string // "Zope instance 2", "the balancer"
+	Reason string
+	Log    string // log path
+	Tail   string
 }
 
-// Error implements error.
+// Error implements error, in one line; Detail has the log's tail.
 func (e *StartError) Error() string {
-	s := fmt.Sprintf("Zope instance %d did not start: %s", e.Instance, e.Reason)
-	if e.Tail != "" {
-		s += fmt.Sprintf("\nlast lines of %s:\n%s", e.Log, e.Tail)
+	return fmt.Sprintf("%s did not start: %s", e.What, e.Reason)
+}
+
+// Hint is the next step.
+func (e *StartError) Hint() string {
+	return "read the log lines above; nothing of this start was left running"
+}
+
+// Detail is the last lines of the log, to print after the error.
+func (e *StartError) Detail() string {
+	if e.Tail == "" {
+		return ""
 	}
-	return s
+	return fmt.Sprintf("last lines of %s:\n%s", e.Log, e.Tail)
 }
 
 func tail(path string, lines int) string {
-	b, err := os.ReadFile(path)
+	b, err := readRegular(path)
 	if err != nil {
 		return ""
 	}
@@ -241,8 +278,8 @@ func tail(path string, lines int) string {
 }
 
 // Answers reports whether the instance answers HTTP (any status < 500).
-func (c *Controller) Answers(ctx context.Context, in install.Instance) bool {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+in.Addr()+c.Settings.HealthPath, nil)
+func (c *Controller) Answers(ctx context.Context, zi install.Instance) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+zi.Addr()+c.Settings.HealthPath, nil)
 	if err != nil {
 		return false
 	}
@@ -258,52 +295,52 @@ func (c *Controller) Answers(ctx context.Context, in install.Instance) bool {
 // StartOne starts instance n unless it runs; it waits until n answers.
 // On failure n is stopped again, so nothing is left half-started.
 func (c *Controller) StartOne(ctx context.Context, n int) error {
-	in, err := c.Inst.WriteInstanceConfig(c.Conf, n, c.Settings.BasePort)
+	zi, err := c.Inst.WriteInstanceConfig(c.Conf, n, c.Settings.BasePort)
 	if err != nil {
 		return err
 	}
-	if pid, ok := PID(in.PidFile); ok {
-		fmt.Fprintf(c.Out, "instance %d already running (pid %d, port %d)\n", n, pid, in.Port)
+	if pid, ok := PID(zi.PidFile); ok {
+		fmt.Fprintf(c.Out, "instance %d already running (pid %d, port %d)\n", n, pid, zi.Port)
 		return nil
 	}
-	if err := checkFree(n, in.Host, in.Port); err != nil {
+	if err := checkPorts(zi); err != nil {
 		return err
 	}
 	out, err := c.zopectl(ctx, n, "start")
 	if err == nil {
-		err = c.waitUp(ctx, in)
+		err = c.waitUp(ctx, zi)
 	} else {
 		err = fmt.Errorf("zopectl start exited: %v: %s", err, strings.TrimSpace(string(out)))
 	}
 	if err != nil {
 		_ = c.StopOne(context.WithoutCancel(ctx), n)
-		return &StartError{Instance: n, Reason: err.Error(), Log: in.EventLog, Tail: tail(in.EventLog, 10)}
+		return &StartError{What: fmt.Sprintf("Zope instance %d", n), Reason: err.Error(), Log: zi.EventLog, Tail: tail(zi.EventLog, 10)}
 	}
-	pid, _ := PID(in.PidFile)
-	fmt.Fprintf(c.Out, "instance %d started (pid %d, port %d)\n", n, pid, in.Port)
+	pid, _ := PID(zi.PidFile)
+	fmt.Fprintf(c.Out, "instance %d started (pid %d, port %d)\n", n, pid, zi.Port)
 	return nil
 }
 
-func (c *Controller) waitUp(ctx context.Context, in install.Instance) error {
+func (c *Controller) waitUp(ctx context.Context, zi install.Instance) error {
 	ctx, cancel := context.WithTimeout(ctx, c.Settings.StartTimeout)
 	defer cancel()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	sawPid := false
 	for {
-		pid, alive := PID(in.PidFile)
+		pid, alive := PID(zi.PidFile)
 		if pid > 0 {
 			sawPid = true
 		}
 		if sawPid && !alive {
 			return errors.New("the process exited")
 		}
-		if alive && c.Answers(ctx, in) {
+		if alive && c.Answers(ctx, zi) {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("no HTTP answer on %s within %s (start-timeout in %s)", in.Addr(), c.Settings.StartTimeout, install.SettingsPath)
+			return fmt.Errorf("no HTTP answer on %s within %s (start-timeout in %s)", zi.Addr(), c.Settings.StartTimeout, install.SettingsPath)
 		case <-tick.C:
 		}
 	}
@@ -312,8 +349,8 @@ func (c *Controller) waitUp(ctx context.Context, in install.Instance) error {
 // StopOne stops instance n through zopectl; a process that outlives
 // stop-timeout is killed. Nothing of n runs afterwards.
 func (c *Controller) StopOne(ctx context.Context, n int) error {
-	in := c.Instance(n)
-	pid, alive := PID(in.PidFile)
+	zi := c.Instance(n)
+	pid, alive := PID(zi.PidFile)
 	if !alive {
 		return nil
 	}
@@ -377,11 +414,11 @@ func (c *Controller) StartAll(ctx context.Context) error {
 	}
 	var todo []int
 	for n := 1; n <= c.Zopes; n++ {
-		in := c.Instance(n)
-		if _, ok := PID(in.PidFile); ok {
+		zi := c.Instance(n)
+		if _, ok := PID(zi.PidFile); ok {
 			continue
 		}
-		if err := checkFree(n, in.Host, in.Port); err != nil {
+		if err := checkPorts(zi); err != nil {
 			return err
 		}
 		todo = append(todo, n)
@@ -485,12 +522,12 @@ type Status struct {
 func (c *Controller) StatusAll(ctx context.Context) []Status {
 	var out []Status
 	for _, n := range c.Known() {
-		in := c.Instance(n)
-		s := Status{N: n, Port: in.Port, Surplus: n > c.Zopes || !c.Multi()}
-		s.PID, s.Running = PID(in.PidFile)
+		zi := c.Instance(n)
+		s := Status{N: n, Port: zi.Port, Surplus: n > c.Zopes || !c.Multi()}
+		s.PID, s.Running = PID(zi.PidFile)
 		if s.Running {
-			s.Answers = c.Answers(ctx, in)
-			if fi, err := os.Stat(in.PidFile); err == nil {
+			s.Answers = c.Answers(ctx, zi)
+			if fi, err := os.Stat(zi.PidFile); err == nil {
 				s.Uptime = time.Since(fi.ModTime()).Truncate(time.Second)
 			}
 		} else {
@@ -503,3 +540,22 @@ func (c *Controller) StatusAll(ctx context.Context) []Status {
 
 // VendorStatus reports the single Zope of ZOPES=1 (pid 0: not running).
 func (c *Controller) VendorStatus() (int, bool) { return c.vendorPid() }
+
+// readRegular reads a file that must be a regular one (a pid file, a
+// log), opened non-blocking, so that a FIFO in its place cannot hang
+// zenpatch.
+func readRegular(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	return io.ReadAll(io.LimitReader(f, 64<<20))
+}

@@ -7,8 +7,8 @@ server, for zenpatch's sandbox installs, tests and demo.
 It reads the same zope.conf a real Zope reads (ZConfig: %define, $NAME,
 %include, sections), keeps the pid file and the lock file it names, logs to
 its event and access logs, daemonises on start and waits until the server
-answers, and serves HTTP on <http-server> address (+ port-base) with
-zserver-threads worker threads. Pages cost pure-Python CPU time under the GIL
+answers, and serves HTTP on every <http-server> address (+ port-base) with
+zserver-threads worker threads shared by all of them. Pages cost pure-Python CPU time under the GIL
 (like Zope's page rendering), and the first seconds after start are slower,
 as with a cold ZODB cache.
 
@@ -89,10 +89,12 @@ class Settings:
         servers = c.get("<http-server>", [])
         if not servers:
             raise SystemExit("%s: no <http-server> section" % conf_path)
-        addr = servers[0].get("address", "8080")
-        host, _, port = addr.rpartition(":")
-        self.host = host.strip("[]") or c.get("ip-address", "") or "0.0.0.0"
-        self.port = int(port) + int(c.get("port-base", "0"))
+        self.servers = []
+        for srv in servers:
+            host, _, port = srv.get("address", "8080").rpartition(":")
+            host = host.strip("[]") or c.get("ip-address", "") or "0.0.0.0"
+            self.servers.append((host, int(port) + int(c.get("port-base", "0"))))
+        self.host, self.port = self.servers[0]
         self.threads = int(c.get("zserver-threads", "4"))
         self.pidfile = c.get("pid-filename", inst + "/var/Z2.pid")
         self.lockfile = c.get("lock-filename", inst + "/var/Z2.lock")
@@ -165,7 +167,7 @@ def serve(s):
                 acc += i * i % 7
             with mu:
                 served[0] += 1
-            body = ("zope pid=%d port=%d served=%d %d\n" % (os.getpid(), s.port, served[0], acc)).encode()
+            body = ("zope pid=%d port=%d served=%d %d\n" % (os.getpid(), self.server.server_address[1], served[0], acc)).encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(body)))
@@ -202,13 +204,15 @@ def serve(s):
     Handler.do_GET = limited
     Handler.do_HEAD = limited
 
-    family = socket.AF_INET6 if ":" in s.host else socket.AF_INET
-    ZServer.address_family = family
-    try:
-        srv = ZServer((s.host, s.port), Handler)
-    except OSError as e:
-        log(s.eventlog, "ERROR cannot listen on %s:%d: %s" % (s.host, s.port, e.strerror))
-        raise SystemExit(5)
+    srvs = []
+    for host, port in s.servers:
+        class Server(ZServer):
+            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        try:
+            srvs.append(Server((host, port), Handler))
+        except OSError as e:
+            log(s.eventlog, "ERROR cannot listen on %s:%d: %s" % (host, port, e.strerror))
+            raise SystemExit(5)
     with open(s.pidfile + ".tmp", "w") as f:
         f.write("%d\n" % os.getpid())
     os.rename(s.pidfile + ".tmp", s.pidfile)
@@ -224,8 +228,10 @@ def serve(s):
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log(s.eventlog, "INFO Zope Ready to handle requests on %s:%d (%d threads)" % (s.host, s.port, s.threads))
-    srv.serve_forever()
+    for srv in srvs[1:]:
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+    log(s.eventlog, "INFO Zope Ready to handle requests on %s (%d threads)" % (", ".join("%s:%d" % a for a in s.servers), s.threads))
+    srvs[0].serve_forever()
 
 
 def daemonize(s, conf):

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/zenpatch/zenpatch/internal/zope"
+)
+
+func cmdZope(inv *invocation, args []string) error {
+	var f installFlags
+	var asJSON bool
+	fs := newFlags(inv, "zope", "zope start|stop|restart|status [N] [flags]", `
+Control the Zope instances of a patched install (ZOPES > 1) and the
+balancer in front of them. This is what bin/zopectl calls; you may call it
+too. Without N, the action covers every instance; with N, instance N only.
+  start    start the instances that are not running (surplus ones, above
+           ZOPES, are stopped), each waited for until it answers HTTP
+  stop     stop everything; no process is left behind
+  restart  restart the instances one at a time
+  status   each instance: pid, port, up/down, uptime (exit 3 if any is down)
+Other zopectl commands (fg, debug, run, logtail, …) run for instance 1.
+
+Examples:
+  zenpatch zope status
+  zenpatch zope restart 2`)
+	f.add(fs)
+	fs.BoolVar(&asJSON, "json", false, "status: print JSON")
+	fs.SetInterspersed(true)
+	if err := parse(fs, args, -1); err != nil {
+		return err
+	}
+	if fs.NArg() < 1 {
+		return usageErr("", "zope needs an action: start, stop, restart or status")
+	}
+	action, rest := fs.Arg(0), fs.Args()[1:]
+	inst, err := f.open(inv)
+	if err != nil {
+		return err
+	}
+	defer inst.Close()
+	ctl, err := zope.New(inst, inv.stdout)
+	if err != nil {
+		return err
+	}
+	if action != "status" && !slices.Contains(zope.Actions, action) {
+		// fg, debug, run, logtail…: the vendor script, for instance 1.
+		fmt.Fprintf(inv.stderr, "zenpatch: note: zopectl %s runs for instance 1 (ZOPES=%d)\n", action, ctl.Zopes)
+		return ctl.Passthrough(inv.ctx, fs.Args(), inv.stdin, inv.stdout, inv.stderr)
+	}
+	n, err := instanceArg(action, rest, ctl.Zopes)
+	if err != nil {
+		return err
+	}
+	if action == "status" {
+		return zopeStatus(inv, ctl, n, asJSON)
+	}
+	return ctl.Action(inv.ctx, action, n)
+}
+
+// instanceArg reads the optional instance number N of a zope action.
+func instanceArg(action string, rest []string, zopes int) (int, error) {
+	if len(rest) == 0 {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(rest[0])
+	if err != nil || n < 1 || len(rest) > 1 {
+		return 0, usageErr("", "zope %s takes one instance number from 1 to ZOPES=%d, got %q", action, zopes, rest)
+	}
+	if n > zopes && action != "stop" && action != "status" {
+		return 0, usageErr("", "instance %d does not exist: ZOPES=%d", n, zopes)
+	}
+	return n, nil
+}
+
+// zopeStatus prints instance n's state (0: all) and the balancer's; an
+// instance down is zope.ErrDown (exit 3, as LSB init scripts do).
+func zopeStatus(inv *invocation, ctl *zope.Controller, n int, asJSON bool) error {
+	var sel []zope.Status
+	down := 0
+	for _, s := range ctl.StatusAll(inv.ctx) {
+		if n == 0 || s.N == n {
+			sel = append(sel, s)
+			if !s.Surplus && !s.Answers {
+				down++
+			}
+		}
+	}
+	vpid, vup := ctl.VendorStatus()
+	if asJSON {
+		out := map[string]any{"zopes": ctl.Zopes, "instances": sel}
+		if vup {
+			out["single_zope_pid"] = vpid
+		}
+		enc := json.NewEncoder(inv.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+	} else {
+		printZopeStatus(inv, ctl, sel, vpid, vup)
+	}
+	if ctl.Multi() && (down > 0 || len(sel) == 0) {
+		return zope.ErrDown
+	}
+	return nil
+}
+
+func printZopeStatus(inv *invocation, ctl *zope.Controller, sel []zope.Status, vpid int, vup bool) {
+	w := inv.stdout
+	fmt.Fprintf(w, "ZOPES=%d\n", ctl.Zopes)
+	if pid, ok := ctl.BalancerRunning(); ok {
+		fmt.Fprintf(w, "balancer  pid %d on %s\n", pid, ctl.ListenAddr())
+	} else if ctl.Multi() {
+		fmt.Fprintf(w, "balancer  not running\n")
+	}
+	if vup {
+		fmt.Fprintf(w, "single Zope (vendor config) running, pid %d\n", vpid)
+	}
+	for _, s := range sel {
+		state := "down"
+		switch {
+		case s.Answers:
+			state = "up"
+		case s.Running:
+			state = "running, not answering"
+		}
+		extra := ""
+		if s.Surplus {
+			extra = " (surplus)"
+		}
+		if s.Running {
+			fmt.Fprintf(w, "instance %d  port %d  pid %d  %s  uptime %s%s\n", s.N, s.Port, s.PID, state, s.Uptime.Round(time.Second), extra)
+		} else {
+			fmt.Fprintf(w, "instance %d  port %d  %s%s\n", s.N, s.Port, state, extra)
+		}
+	}
+}

@@ -1,0 +1,147 @@
+package install
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/zenpatch/zenpatch/internal/zconfig"
+)
+
+// SettingsPath is zenpatch's own optional settings file (ZConfig syntax).
+const SettingsPath = "etc/zenpatch.conf"
+
+// Settings are zenpatch's runtime settings, from etc/zenpatch.conf; every
+// key is optional.
+type Settings struct {
+	BasePort     int           // base-port: instance i listens on BasePort+i-1; default zope.conf's port + 10000
+	StartTimeout time.Duration // start-timeout (seconds): wait for an instance to answer HTTP; default 120
+	StopTimeout  time.Duration // stop-timeout (seconds): wait for an instance to exit; default 60
+	HealthPath   string        // health-path: URL path that answers < 500 when an instance is up; default "/"
+	BalancerOff  bool          // balancer off: you run your own front end (see 'zenpatch frontend'); default on
+	HookOff      bool          // hook off: upgrades run 'zenpatch upgrade' some other way (configuration management), so verify does not ask for the yum/dnf hook; default on
+	// Balancer settings, in a <balancer> section.
+	Balancer BalancerSettings
+}
+
+// BalancerSettings are the <balancer> section of etc/zenpatch.conf. A zero
+// field is a key not given: the balancer's own default applies (see
+// balancer.Config, where each default is set once).
+type BalancerSettings struct {
+	Listen         string        // listen: default zope.conf's HTTP address
+	HealthInterval time.Duration // health-interval (seconds): default 2
+	Rise, Fall     int           // rise/fall: consecutive checks to mark up/down; default 2 and 3
+	SlowStart      time.Duration // slow-start (seconds): ramp of a fresh instance; default 30
+	QueueSize      int           // queue-size: waiting requests at most; default 1024
+	QueueTimeout   time.Duration // queue-timeout (seconds): then 503; default 30
+	Affinity       bool          // cookie-affinity on|off: default off
+	Procs          int           // procs: most CPUs the balancer's Go code uses at once (GOMAXPROCS; one while light); 0 = zenpatch's default (2)
+}
+
+// ReadSettings reads etc/zenpatch.conf (missing: defaults); the HTTP port
+// of zope.conf gives the default base port. Balancer keys not given stay
+// zero.
+func (i *Install) ReadSettings(zc *ZopeConf) (*Settings, error) {
+	s := &Settings{BasePort: zc.HTTPPort + 10000, StartTimeout: 120 * time.Second, StopTimeout: 60 * time.Second, HealthPath: "/"}
+	data, err := i.ReadFile(SettingsPath)
+	if err != nil {
+		if isNotExist(err) {
+			return s, nil
+		}
+		return nil, err
+	}
+	cfg, err := zconfig.ParseBytes(SettingsPath, data, nil)
+	if err != nil {
+		return nil, err
+	}
+	r := cfg.Root
+	num := func(sec *zconfig.Section, key string, lo, hi int, dst *int) error {
+		if k := sec.Get(key); k != nil {
+			n, err := strconv.Atoi(k.Value)
+			if err != nil || n < lo || n > hi {
+				return fmt.Errorf("%s: %s %q: want a whole number from %d to %d", k.Pos, key, k.Value, lo, hi)
+			}
+			*dst = n
+		}
+		return nil
+	}
+	secs := func(sec *zconfig.Section, key string, dst *time.Duration) error {
+		if k := sec.Get(key); k != nil {
+			f, err := strconv.ParseFloat(k.Value, 64)
+			if err != nil || f <= 0 || f > 86400 {
+				return fmt.Errorf("%s: %s %q: want seconds above 0", k.Pos, key, k.Value)
+			}
+			*dst = time.Duration(f * float64(time.Second))
+		}
+		return nil
+	}
+	if err := num(r, "base-port", 1, 65535, &s.BasePort); err != nil {
+		return nil, err
+	}
+	for key, dst := range map[string]*time.Duration{"start-timeout": &s.StartTimeout, "stop-timeout": &s.StopTimeout} {
+		if err := secs(r, key, dst); err != nil {
+			return nil, err
+		}
+	}
+	if k := r.Get("health-path"); k != nil {
+		if !strings.HasPrefix(k.Value, "/") {
+			return nil, fmt.Errorf("%s: health-path %q: want a path starting with /", k.Pos, k.Value)
+		}
+		s.HealthPath = k.Value
+	}
+	for key, dst := range map[string]*bool{"balancer": &s.BalancerOff, "hook": &s.HookOff} {
+		if k := r.Get(key); k != nil {
+			on, err := onOff(k)
+			if err != nil {
+				return nil, err
+			}
+			*dst = !on
+		}
+	}
+	for _, b := range r.Children("balancer") {
+		bs := &s.Balancer
+		if k := b.Get("listen"); k != nil {
+			if _, _, err := net.SplitHostPort(k.Value); err != nil {
+				return nil, fmt.Errorf("%s: listen %q: want host:port", k.Pos, k.Value)
+			}
+			bs.Listen = k.Value
+		}
+		for key, dst := range map[string]*time.Duration{"health-interval": &bs.HealthInterval, "slow-start": &bs.SlowStart, "queue-timeout": &bs.QueueTimeout} {
+			if err := secs(b, key, dst); err != nil {
+				return nil, err
+			}
+		}
+		for key, dst := range map[string]*int{"rise": &bs.Rise, "fall": &bs.Fall} {
+			if err := num(b, key, 1, 100, dst); err != nil {
+				return nil, err
+			}
+		}
+		if err := num(b, "queue-size", 1, 1<<20, &bs.QueueSize); err != nil {
+			return nil, err
+		}
+		if err := num(b, "procs", 1, 1024, &bs.Procs); err != nil {
+			return nil, err
+		}
+		if k := b.Get("cookie-affinity"); k != nil {
+			on, err := onOff(k)
+			if err != nil {
+				return nil, err
+			}
+			bs.Affinity = on
+		}
+	}
+	return s, nil
+}
+
+// onOff reads an on/off key (also yes/no, true/false).
+func onOff(k *zconfig.Key) (bool, error) {
+	switch strings.ToLower(k.Value) {
+	case "on", "yes", "true":
+		return true, nil
+	case "off", "no", "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("%s: %s %q: want on or off", k.Pos, k.Name, k.Value)
+}
