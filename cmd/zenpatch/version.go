@@ -1,16 +1,30 @@
 package main
 
-import "fmt"
+import (
+	"encoding/json"
+	"fmt"
 
-// Version is zenpatch's own version, set at build time with
-// -ldflags "-X main.Version=…".
-var Version = "0.1.0-dev"
+	"github.com/zenpatch/zenpatch/internal/buildinfo"
+)
 
 func cmdVersion(inv *invocation, args []string) error {
-	fs := newFlags(inv, "version", "version", "Print zenpatch's own version.\n\nExample:\n  zenpatch version")
+	fs := newFlags(inv, "version", "version [--json]", `Print zenpatch's own version, the commit it was built from ("modified"
+when the work tree had uncommitted changes) and the Go version that built
+it. Packages set the version; a plain 'go build' says "dev".
+
+Examples:
+  zenpatch version                  # zenpatch 1.2.3 (commit 176d20a1b2c3, go1.26.8)
+  zenpatch version --json`)
+	asJSON := fs.Bool("json", false, "print the stable JSON form")
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	fmt.Fprintf(inv.stdout, "zenpatch %s\n", Version)
+	info := buildinfo.Get()
+	if *asJSON {
+		enc := json.NewEncoder(inv.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(info)
+	}
+	fmt.Fprintln(inv.stdout, info)
 	return nil
 }
