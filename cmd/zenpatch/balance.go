@@ -88,7 +88,8 @@ Examples:
 		if err != nil {
 			return withCode(exitError, fmt.Errorf("--listen %s: %w", listen, err), "pick a free address, or stop what holds it")
 		}
-		log.Info("balancing", "listen", l.Addr().String(), "backends", backends, "cap", maxConn, "procs", startProcs(ctx, e, log, procs, 0), "runtime", runtimeState(e))
+		nofile := balancer.RaiseOpenFileLimit(log)
+		log.Info("balancing", "listen", l.Addr().String(), "backends", backends, "cap", maxConn, "procs", startProcs(ctx, e, log, procs, 0), "runtime", runtimeState(e), "nofile", nofile)
 		return (&balancer.Server{LB: lb, Public: l}).Run(ctx)
 	}
 
@@ -162,7 +163,8 @@ Examples:
 			}
 		}
 	}()
-	log.Info("balancing", "listen", addr, "zopes", ctl.Zopes, "cap", ctl.Conf.Threads, "procs", startProcs(ctx, e, log, procs, bs.Procs), "runtime", runtimeState(e), "admin", zope.AdminSocket)
+	nofile := balancer.RaiseOpenFileLimit(log)
+	log.Info("balancing", "listen", addr, "zopes", ctl.Zopes, "cap", ctl.Conf.Threads, "procs", startProcs(ctx, e, log, procs, bs.Procs), "runtime", runtimeState(e), "admin", zope.AdminSocket, "nofile", nofile)
 	return (&balancer.Server{LB: lb, Public: l, Admin: adm}).Run(ctx)
 }
 
