@@ -84,6 +84,14 @@ step "a. zenpatch demo --duration 3s"
 no_enosys "$tmp/demo.log" "zenpatch demo"
 
 step "b. the balancer: $conns connections at once, ulimit -Sn $soft -Hn $hard"
+# Where it starts: Go's runtime cannot raise the limit itself under the model.
+start=$(
+  ulimit -Sn "$soft"
+  ulimit -Hn "$hard"
+  "${model[@]}" "$tmp/oldkernel" --probe | sed -n 's/^getrlimit: ok nofile=//p'
+)
+[ "$start" = "$soft/$hard" ] || die "a Go program under the model starts with nofile=${start:-?}, want $soft/$hard"
+echo "a Go program under the model starts with nofile=$start (soft/hard): its runtime's own raise needs prlimit64"
 "${model[@]}" "$tmp/conncheck" backend --listen 127.0.0.1:0 --addr-file "$tmp/backend.addr" 2>"$tmp/backend.log" &
 pids+=("$!")
 wait_for 20 test -s "$tmp/backend.addr" || die "the stand-in backend did not start: $(cat "$tmp/backend.log")"
