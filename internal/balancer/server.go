@@ -159,6 +159,7 @@ func ListenAndServe(ctx context.Context, cfg Config, specs []BackendSpec, listen
 		return fmt.Errorf("--listen %s: %w", listen, err)
 	}
 	log := lb.cfg.Logger
-	log.Info("balancing", "listen", l.Addr().String(), "backends", len(specs), "cap", specs[0].Cap, "procs", StartProcs(ctx, log, procs), "runtime", RuntimeTuning())
+	nofile := RaiseOpenFileLimit(log)
+	log.Info("balancing", "listen", l.Addr().String(), "backends", len(specs), "cap", specs[0].Cap, "procs", StartProcs(ctx, log, procs), "runtime", RuntimeTuning(), "nofile", nofile)
 	return (&Server{LB: lb, Public: l}).Run(ctx)
 }

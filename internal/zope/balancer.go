@@ -161,7 +161,8 @@ func (c *Controller) Serve(ctx context.Context, over balancer.Config, procs int,
 	if procs == 0 {
 		procs = c.Settings.Balancer.Procs
 	}
-	log.Info("balancing", "listen", strings.Join(c.ListenAddrs(), ","), "zopes", c.Zopes, "cap", c.Conf.Threads, "procs", balancer.StartProcs(ctx, log, procs), "runtime", balancer.RuntimeTuning(), "admin", AdminSocket)
+	nofile := balancer.RaiseOpenFileLimit(log)
+	log.Info("balancing", "listen", strings.Join(c.ListenAddrs(), ","), "zopes", c.Zopes, "cap", c.Conf.Threads, "procs", balancer.StartProcs(ctx, log, procs), "runtime", balancer.RuntimeTuning(), "admin", AdminSocket, "nofile", nofile)
 	return (&balancer.Server{LB: lb, Public: ls[0], Extra: ls[1 : len(ls)-1], Admin: adm}).Run(ctx)
 }
 
