@@ -115,11 +115,44 @@ func (e *ScopeError) Hint() string {
 	return "make that change in " + e.Path + " yourself (each instance's config is derived from etc/zope.conf at every start)"
 }
 
-// Patch reads and parses the entry's patch file.
-func (e *Entry) Patch() (*apply.Patch, error) {
+// FileError is a patch file the index names that cannot be read.
+type FileError struct {
+	Index string // the index.json it is named in
+	ID    string
+	File  string
+	Err   error
+}
+
+// Error implements error.
+func (e *FileError) Error() string {
+	return fmt.Sprintf("%s: patch %s: file %q: %v", e.Index, e.ID, e.File, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *FileError) Unwrap() error { return e.Err }
+
+// Hint is the next step.
+func (e *FileError) Hint() string {
+	return "each entry's \"file\" must name a .patch file beside index.json (no '..', no directories)"
+}
+
+// read reads the entry's file, confined to the set's directory.
+func (e *Entry) read() ([]byte, error) {
+	if !fs.ValidPath(e.File) {
+		return nil, &FileError{Index: e.set.Source + "/index.json", ID: e.ID, File: e.File, Err: errors.New("not a path inside the patch set")}
+	}
 	data, err := fs.ReadFile(e.set.fsys, e.File)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", e.set.Source, err)
+		return nil, &FileError{Index: e.set.Source + "/index.json", ID: e.ID, File: e.File, Err: err}
+	}
+	return data, nil
+}
+
+// Patch reads and parses the entry's patch file.
+func (e *Entry) Patch() (*apply.Patch, error) {
+	data, err := e.read()
+	if err != nil {
+		return nil, err
 	}
 	p, err := apply.Parse(e.set.Source+"/"+e.File, data)
 	if err != nil {
@@ -267,9 +300,5 @@ func highestClaimed(e *Entry) *version.Version {
 
 // Text returns the entry's patch file as written.
 func (e *Entry) Text() ([]byte, error) {
-	data, err := fs.ReadFile(e.set.fsys, e.File)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", e.set.Source, err)
-	}
-	return data, nil
+	return e.read()
 }

@@ -25,6 +25,12 @@ import (
 // seen as applied, and reversing it gives the vendor bytes back. A patch
 // that claims no fixture is reported as drift (it was never checked).
 func PatchSet(r *Report, set *patches.Set, fixtures []patches.Fixture) {
+	if len(set.Entries) == 0 {
+		r.Add("patch-set", "index", Error, set.Source+": the index lists no patch: nothing was checked", 0)
+	}
+	if len(fixtures) == 0 {
+		r.Add("patch-set", "fixtures", Error, "no vendor fixture: nothing was checked", 0)
+	}
 	for _, e := range set.Entries {
 		start := time.Now()
 		p, err := e.Patch()
@@ -123,7 +129,7 @@ func FixturesDir(dir string) ([]patches.Fixture, error) {
 		}
 		f, err := patches.ReadFixture(e.Name(), os.DirFS(sub))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", sub, err)
 		}
 		out = append(out, f)
 	}

@@ -60,12 +60,26 @@ func TestPatchSetMismatch(t *testing.T) {
 	assert.Positive(t, checked)
 	assert.Equal(t, Conflict, r.Worst())
 
-	// A patch that claims no fixture at all was never checked: drift.
+	// A patch that claims no fixture at all was never checked: drift; with
+	// no fixture at all, that is an error of its own.
+	drift := 0
+	for _, c := range r.Checks {
+		if c.Status == Drift && strings.Contains(c.Detail, "nothing checked it") {
+			drift++
+		}
+	}
+	assert.Equal(t, 1, drift, "the 2.x/3.x patch claims no fixture here")
 	r = Report{}
 	PatchSet(&r, set, nil)
 	require.NotEmpty(t, r.Checks)
-	for _, c := range r.Checks {
+	assert.Equal(t, Error, r.Checks[0].Status)
+	assert.Contains(t, r.Checks[0].Detail, "no vendor fixture")
+	for _, c := range r.Checks[1:] {
 		assert.Equal(t, Drift, c.Status, c.Name)
 		assert.Contains(t, c.Detail, "nothing checked it")
 	}
+	// An index without patches checks nothing: an error, not a pass.
+	r = Report{}
+	PatchSet(&r, &patches.Set{Source: "empty"}, []patches.Fixture{mixed})
+	assert.Equal(t, Error, r.Worst())
 }

@@ -221,15 +221,36 @@ func firstLine(s string) string {
 	return s
 }
 
-// WriteJUnitFile writes the report as JUnit XML to path, atomically: a
-// temp file in the same directory, then a rename (so a CI job never reads
-// half a report, and no temp file lands elsewhere).
+// WriteJUnitFile writes the report as JUnit XML to path. A regular file
+// (or a new one) is replaced atomically: a temp file in the same
+// directory, then a rename, with the old file's mode (0644 for a new one),
+// so a CI job never reads half a report. Anything else there (/dev/stdout,
+// a FIFO) is written to as it is, never replaced.
 func (r *Report) WriteJUnitFile(path string) error {
+	fi, err := os.Stat(path)
+	if err == nil && !fi.Mode().IsRegular() {
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		err = r.WriteJUnit(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}
+	mode := os.FileMode(0o644)
+	if err == nil {
+		mode = fi.Mode().Perm()
+	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return err
 	}
 	err = r.WriteJUnit(f)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -116,4 +116,18 @@ func TestWriteJUnitFile(t *testing.T) {
 	b, err := os.ReadFile(p)
 	require.NoError(t, err)
 	assert.True(t, bytes.HasPrefix(b, []byte(xml.Header)))
+	fi, err := os.Stat(p)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o644), fi.Mode().Perm(), "a new report is 0644, not a temp file's 0600")
+	// an existing file keeps its mode
+	require.NoError(t, os.Chmod(p, 0o640))
+	require.NoError(t, sample().WriteJUnitFile(p))
+	fi, err = os.Stat(p)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o640), fi.Mode().Perm())
+	// a device is written to, never replaced by a regular file
+	require.NoError(t, sample().WriteJUnitFile(os.DevNull))
+	fi, err = os.Stat(os.DevNull)
+	require.NoError(t, err)
+	assert.NotZero(t, fi.Mode()&os.ModeDevice, "/dev/null is still a device")
 }

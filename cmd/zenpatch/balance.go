@@ -5,10 +5,12 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/zenpatch/zenpatch/internal/balancer"
+	"github.com/zenpatch/zenpatch/internal/install"
 	"github.com/zenpatch/zenpatch/internal/zope"
 )
 
@@ -35,6 +37,33 @@ func (b *balanceFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write a Go CPU profile to `FILE` until the balancer stops (diagnostics)")
 }
 
+// check refuses values the balancer cannot use (the settings file refuses
+// the same ones).
+func (b *balanceFlags) check() error {
+	switch {
+	case b.procs < 0 || b.procs > 1024:
+		return usageErr("", "--procs %d: want 1 to 1024 (or leave it out)", b.procs)
+	case b.queueSize < 0 || b.queueSize > 1<<20:
+		return usageErr("", "--queue-size %d: want 1 to %d", b.queueSize, 1<<20)
+	case b.maxConn < 1 || b.maxConn > 1024:
+		return usageErr("", "--max-conn %d: want 1 to 1024", b.maxConn)
+	case b.queueTimeout < 0 || (b.queueTimeout > 0 && b.queueTimeout < 100*time.Millisecond):
+		return usageErr("", "--queue-timeout %s: want 100ms or more", b.queueTimeout)
+	case b.healthInterval < 0 || (b.healthInterval > 0 && b.healthInterval < 100*time.Millisecond):
+		return usageErr("", "--health-interval %s: want 100ms or more", b.healthInterval)
+	case b.healthPath != "" && !strings.HasPrefix(b.healthPath, "/"):
+		return usageErr("", "--health-path %q: want a path starting with /", b.healthPath)
+	case (b.backends == "") != (b.listen == ""):
+		return usageErr("", "standalone balance needs both --listen and --backends")
+	}
+	if b.listen != "" {
+		if _, _, err := install.ParseAddress(b.listen); err != nil || !strings.Contains(b.listen, ":") {
+			return usageErr("", "--listen %q: want host:port (or :port), port 1-65535", b.listen)
+		}
+	}
+	return nil
+}
+
 // config is what the flags set of the balancer's configuration.
 func (b *balanceFlags) config(log *slog.Logger) balancer.Config {
 	return balancer.Config{Logger: log, SlowStart: b.slowStart, QueueSize: b.queueSize, QueueTimeout: b.queueTimeout,
@@ -57,13 +86,13 @@ dropping connections.
 Examples:
   zenpatch balance --zenhome /opt/zenoss
   zenpatch balance --listen 127.0.0.1:8080 --backends 127.0.0.1:9081,127.0.0.1:9082 --max-conn 4`)
-	f.add(fs)
+	f.addHome(fs)
 	b.add(fs)
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	if b.procs < 0 || b.queueSize < 0 || b.maxConn < 1 {
-		return usageErr("", "--procs, --queue-size and --max-conn want positive numbers")
+	if err := b.check(); err != nil {
+		return err
 	}
 	if b.cpuProfile != "" {
 		stop, err := startProfile(b.cpuProfile)
@@ -73,10 +102,7 @@ Examples:
 		defer stop()
 	}
 	log := slog.New(slog.NewTextHandler(inv.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if b.backends != "" || b.listen != "" {
-		if b.backends == "" || b.listen == "" {
-			return usageErr("", "standalone balance needs both --listen and --backends")
-		}
+	if b.backends != "" {
 		specs, err := balancer.ParseBackends(b.backends, b.maxConn)
 		if err != nil {
 			return usageErr("", "--backends: %v", err)

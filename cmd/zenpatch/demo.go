@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,14 +34,17 @@ Examples:
 	if err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	if _, err := sandbox.Python(); err != nil {
-		return err
+	if !slices.Contains(sandbox.Shapes, d.Shape) {
+		return usageErr("", "--version %q: the sandbox comes as Zenoss %s", d.Shape, strings.Join(sandbox.Shapes, " or "))
 	}
-	if d.Zopes == 0 {
+	if !fs.Changed("zopes") {
 		d.Zopes = max(2, sizing.Recommend(sizing.Host(), 1, 0).Zopes)
 	}
 	if d.Zopes < 2 || d.Zopes > 16 {
 		return usageErr("", "--zopes %d: the demo runs 2 to 16 instances", d.Zopes)
+	}
+	if _, err := sandbox.Python(); err != nil {
+		return err
 	}
 	if d.Duration <= 0 {
 		return usageErr("", "--duration %s: want a positive duration such as 5s", d.Duration)

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/zenpatch/zenpatch/internal/hook"
 	"github.com/zenpatch/zenpatch/internal/install"
@@ -101,7 +103,8 @@ func classify(err error) (code int, hint string, quiet bool) {
 	code = exitError
 	var conflict *install.ConflictError
 	var unsupported *install.UnsupportedError
-	if errors.As(err, &conflict) || errors.As(err, &unsupported) {
+	var unreadable *install.VersionFileError
+	if (errors.As(err, &conflict) || errors.As(err, &unsupported)) && !errors.As(err, &unreadable) {
 		code = exitConflict
 	}
 	return code, hintFor(err), false
@@ -111,14 +114,22 @@ func classify(err error) (code int, hint string, quiet bool) {
 // zenpatch understands carry their hint where they are defined.
 type hinter interface{ Hint() string }
 
-// hintFor names the next step for err.
+// hintFor names the next step for err: the error's own hint, else one
+// for what the system said of a path.
 func hintFor(err error) string {
 	var h hinter
+	var pe *fs.PathError
 	switch {
 	case errors.As(err, &h):
 		return h.Hint()
 	case errors.Is(err, os.ErrPermission):
-		return "run as the user that owns the Zenoss install (usually zenoss) or as root"
+		return "run as a user who may read and write there (the Zenoss install's owner, usually zenoss, or root)"
+	case errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.EISDIR):
+		return "a file stands where a directory belongs on that path (or the reverse): move it aside"
+	case errors.Is(err, syscall.ENAMETOOLONG):
+		return "give a shorter path"
+	case errors.Is(err, fs.ErrNotExist) && errors.As(err, &pe):
+		return "create " + pe.Path + ", or point zenpatch at the install that has it (--zenhome)"
 	}
 	return ""
 }

@@ -24,9 +24,15 @@ type installFlags struct {
 }
 
 func (f *installFlags) add(fs *pflag.FlagSet) {
-	fs.StringVar(&f.zenhome, "zenhome", "", "Zenoss install root (default $ZENHOME, else /opt/zenoss)")
+	f.addHome(fs)
 	fs.StringVar(&f.patchesDir, "patches", "", "use the patch set in `DIR` (index.json + .patch files) instead of the bundled one")
 	fs.StringVar(&f.versionOverride, "version-override", "", "treat the install as Zenoss `VERSION` (when ZVersion.py and rpm cannot tell)")
+}
+
+// addHome adds --zenhome only: for the commands that run an install but
+// do not patch it (zope, balance, frontend, hook).
+func (f *installFlags) addHome(fs *pflag.FlagSet) {
+	fs.StringVar(&f.zenhome, "zenhome", "", "Zenoss install root (default $ZENHOME, else /opt/zenoss)")
 }
 
 // sizingFlags steer ZOPES.
@@ -63,6 +69,15 @@ func parse(fs *pflag.FlagSet, args []string, maxArgs int) error {
 	}
 	if err != nil {
 		return usageErr(fs.Name(), "%s: %v", fs.Name(), err)
+	}
+	var empty []string
+	fs.Visit(func(f *pflag.Flag) { // given, but empty: never what was meant
+		if f.Value.Type() == "string" && f.Value.String() == "" {
+			empty = append(empty, "--"+f.Name)
+		}
+	})
+	if len(empty) > 0 {
+		return usageErr(fs.Name(), "%s: an empty value (leave the flag out for its default)", strings.Join(empty, ", "))
 	}
 	if maxArgs >= 0 && fs.NArg() > maxArgs {
 		if maxArgs == 0 {

@@ -20,7 +20,7 @@ Then turn zenpatch's balancer off with 'balancer off' in etc/zenpatch.conf.
 Examples:
   zenpatch frontend haproxy > /etc/haproxy/haproxy.cfg && haproxy -c -f /etc/haproxy/haproxy.cfg
   zenpatch frontend apache  > /etc/httpd/conf.d/zenoss.conf && apachectl -t`)
-	f.add(fs)
+	f.addHome(fs)
 	if err := parse(fs, args, 1); err != nil {
 		return err
 	}

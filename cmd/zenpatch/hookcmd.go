@@ -31,7 +31,7 @@ nothing; uninstall removes only files zenpatch wrote.
 Examples:
   sudo zenpatch hook install --zenhome /opt/zenoss
   sudo zenpatch hook install --root /mnt/image --user zenoss   # a system image (its yum or dnf, its etc/passwd)`)
-	f.add(fs)
+	f.addHome(fs)
 	fs.StringVar(&root, "root", "/", "write the action files under `DIR` (tests, image builds)")
 	fs.StringVar(&runAs, "user", "", "run 'zenpatch upgrade' as `USER` (default: the owner of ZENHOME)")
 	fs.StringVar(&self, "zenpatch", "", "absolute `PATH` of the zenpatch binary the rule runs (default: this one)")

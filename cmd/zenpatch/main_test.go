@@ -316,10 +316,33 @@ func stripVolatile(digest string) string {
 }
 
 // testPorts finds n consecutive free ports below the ephemeral range.
+// Scripts run in parallel in this process: a block handed to one is never
+// handed to another, even while its ports are not bound yet.
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
+
 func testPorts(ts *testscript.TestScript, n int) int {
-	p, err := sandbox.FreeBlock(n)
-	ts.Check(err)
-	return p
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 100 {
+		p, err := sandbox.FreeBlock(n)
+		ts.Check(err)
+		taken := false
+		for q := p; q < p+n && !taken; q++ {
+			taken = portsGiven[q]
+		}
+		if taken {
+			continue
+		}
+		for q := p; q < p+n; q++ {
+			portsGiven[q] = true
+		}
+		return p
+	}
+	ts.Fatalf("no block of %d ports that no other script has", n)
+	return 0
 }
 
 // sandbox DIR [VERSION]: a runnable sandbox install with free ports: $PORT

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -115,11 +116,13 @@ Examples:
 	defer inst.Close()
 	insp, err := inst.Apply(opt, install.CommitOptions{AfterStep: crashHook(inv)})
 	printInstallNotes(inv, inst)
-	if insp != nil && insp.PatchState == install.Conflict && reject {
+	var ce *install.ConflictError
+	if errors.As(err, &ce) && reject {
 		if err := inst.SaveReject(insp); err != nil {
 			return err
 		}
 		fmt.Fprintf(inv.stderr, "zenpatch: saved the patch's hunks to %s\n", install.RejectPath)
+		return ce.WithHint("merge the hunks of " + install.RejectPath + " into " + install.ZopectlPath + " by hand, then run 'zenpatch apply' again")
 	}
 	if err != nil {
 		return err

@@ -112,6 +112,9 @@ func gatherStatus(inst *install.Install, insp *install.Inspection) *statusJSON {
 		st.Problems = append(st.Problems, err.Error())
 	} else {
 		st.ZopeConf = &confJSON{HTTPAddress: zc.HTTPAddress(), Threads: zc.Threads, Storage: zc.Storage, ZEOClients: zc.ZEOClients}
+		if _, err := inst.ReadSettings(zc); err != nil {
+			st.Problems = append(st.Problems, err.Error())
+		}
 	}
 	if rec, ok, err := readHookRecord(inst); err != nil {
 		st.Problems = append(st.Problems, err.Error())

@@ -137,11 +137,17 @@ func requestError(ctx *fasthttp.RequestCtx, err error) {
 // 1, 2, … with the given cap each.
 func ParseBackends(list string, capEach int) ([]BackendSpec, error) {
 	var specs []BackendSpec
+	seen := map[string]bool{}
 	for i, b := range strings.Split(list, ",") {
 		addr := strings.TrimSpace(b)
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return nil, fmt.Errorf("%q: want host:port", addr)
+		_, port, err := net.SplitHostPort(addr)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("%q: want host:port, port 1-65535", addr)
 		}
+		if seen[addr] {
+			return nil, fmt.Errorf("%s given twice", addr)
+		}
+		seen[addr] = true
 		specs = append(specs, BackendSpec{Name: strconv.Itoa(i + 1), Addr: addr, Cap: capEach})
 	}
 	return specs, nil

@@ -330,6 +330,22 @@ func Setup(root, home *os.Root, zenhome string, o Options) ([]Result, []Warning,
 	if err != nil {
 		return nil, nil, err
 	}
+	if !executable(root, o.Zenpatch) {
+		plat.Warnings = append(plat.Warnings, Warning{
+			Msg:  fmt.Sprintf("the actions run %s, which is not an executable file (under %s, nor on this host)", o.Zenpatch, root.Name()),
+			Hint: "install zenpatch at that path before the next Zenoss update (the rpm puts it in /usr/bin/zenpatch), or give --zenpatch the path where it is",
+		})
+	}
 	res, err := Install(root, home, o)
 	return res, plat.Warnings, err
+}
+
+// executable reports whether the absolute path p is an executable file
+// under root (a system image the binary will be run in) or on this host
+// (where a test or a later copy into the image may take it from).
+func executable(root *os.Root, p string) bool {
+	ok := func(fi os.FileInfo, err error) bool {
+		return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
+	}
+	return ok(root.Stat(strings.TrimPrefix(p, "/"))) || ok(os.Stat(p))
 }

@@ -145,6 +145,13 @@ func (i *Install) PlanRevert(opt Options) (*Reversal, error) {
 		}
 		return &Reversal{How: "reverse patch", Patch: e.ID, Note: note, Plan: &apply.Plan{Changes: []apply.Change{{Path: ZopectlPath, Old: cur, New: fit.Out}}}}, nil
 	}
+	if rec != nil && rec.Patch != "" && len(rec.Files) > 0 {
+		// The record says zenpatch patched it, and no patch reverses:
+		// the block itself was edited.
+		b := rec.Files[0].Backup
+		return nil, (&ConflictError{Err: fmt.Errorf("%s was edited where %s is: the patch cannot be removed by reversing it", ZopectlPath, rec.Patch)}).
+			WithHint(fmt.Sprintf("the vendor file is kept in %s: restore it by hand (cp %s %s) if the other edits may go, or undo the edits in the zenpatch block", b, b, ZopectlPath))
+	}
 	return &Reversal{Absent: true, Plan: &apply.Plan{}}, nil
 }
 

@@ -6,8 +6,13 @@ import (
 )
 
 // ConflictError says the patch does not fit zopectl: it was edited where
-// the patch goes. Nothing is changed.
-type ConflictError struct{ Err error }
+// the patch goes, or (Newer) the release is newer than the patch knows and
+// its zopectl differs. Nothing is changed.
+type ConflictError struct {
+	Err   error
+	Newer bool   // the patch was chosen as the nearest series of a newer release
+	hint  string // a better next step, known where the conflict was found
+}
 
 // Error implements error.
 func (e *ConflictError) Error() string { return e.Err.Error() }
@@ -17,7 +22,20 @@ func (e *ConflictError) Unwrap() error { return e.Err }
 
 // Hint is the next step.
 func (e *ConflictError) Hint() string {
+	switch {
+	case e.hint != "":
+		return e.hint
+	case e.Newer:
+		return "this release's zopectl differs from what the nearest patch knows: give a patch of your own with --patches DIR, or wait for a zenpatch release that knows it"
+	}
 	return "zopectl was edited where the patch goes: compare it with the vendor's, or run 'zenpatch apply --reject' to save the patch's hunks to " + RejectPath + " and merge them by hand"
+}
+
+// WithHint returns a copy of the conflict whose hint is h.
+func (e *ConflictError) WithHint(h string) *ConflictError {
+	c := *e
+	c.hint = h
+	return &c
 }
 
 // UnsupportedError says no patch serves the installed version, or the
@@ -35,18 +53,17 @@ func (e *UnsupportedError) Unwrap() error { return e.Err }
 
 // Hint is the next step.
 func (e *UnsupportedError) Hint() string {
-	var wt *WebTierError
-	if errors.As(e.Err, &wt) {
-		return wt.Hint()
+	var h interface{ Hint() string }
+	if errors.As(e.Err, &h) { // the web tier, an unreadable ZVersion.py
+		return h.Hint()
 	}
 	if errors.Is(e.Err, ErrNoVersion) {
 		return "tell zenpatch the version with --version-override X.Y.Z (or check " + VersionPath + ")"
 	}
-	h := "zenpatch knows Zenoss 2.x-4.x; if the version was misread, give it with --version-override"
 	if e.Source != "" {
-		h += "\n(the version came from " + e.Source + ")"
+		return "zenpatch knows Zenoss 2.x-4.x; if the version (read from " + e.Source + ") is wrong, give it with --version-override"
 	}
-	return h
+	return "zenpatch knows Zenoss 2.x-4.x; if the version is wrong, give it with --version-override"
 }
 
 func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

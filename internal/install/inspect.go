@@ -137,7 +137,7 @@ func (insp *Inspection) unsupported(err error) {
 }
 
 func (insp *Inspection) conflict(err error) {
-	insp.PatchState, insp.Problem = Conflict, &ConflictError{Err: err}
+	insp.PatchState, insp.Problem = Conflict, &ConflictError{Err: err, Newer: !insp.Selection.Exact}
 }
 
 // decideZopes picks how many instances, and why.

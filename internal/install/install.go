@@ -11,6 +11,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"unicode"
 
 	"github.com/zenpatch/zenpatch/internal/txn"
 	"github.com/zenpatch/zenpatch/patches"
@@ -54,7 +57,13 @@ type NotInstallError struct {
 }
 
 // Error implements error.
-func (e *NotInstallError) Error() string { return fmt.Sprintf("%s: %s", e.Home, e.Reason) }
+func (e *NotInstallError) Error() string {
+	home := e.Home
+	if strings.ContainsFunc(home, func(r rune) bool { return !unicode.IsPrint(r) }) {
+		home = strconv.Quote(home) // a newline in a path must not split the message
+	}
+	return fmt.Sprintf("%s: %s", home, e.Reason)
+}
 
 // Hint is the next step.
 func (e *NotInstallError) Hint() string {

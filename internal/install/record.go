@@ -44,6 +44,9 @@ func (i *Install) ReadRecord() (*Record, error) {
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, &RecordError{Err: err}
 	}
+	if r.Patch != "" && (r.Zopes < 1 || r.Zopes > 256 || len(r.Files) == 0) {
+		return nil, &RecordError{Err: fmt.Errorf("it says patch %s with zopes %d and %d files", r.Patch, r.Zopes, len(r.Files))}
+	}
 	return &r, nil
 }
 

@@ -2,7 +2,7 @@ package install
 
 import (
 	"fmt"
-	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -61,7 +61,7 @@ func (i *Install) ReadSettings(zc *ZopeConf) (*Settings, error) {
 		if k := sec.Get(key); k != nil {
 			n, err := strconv.Atoi(k.Value)
 			if err != nil || n < lo || n > hi {
-				return fmt.Errorf("%s: %s %q: want a whole number from %d to %d", k.Pos, key, k.Value, lo, hi)
+				return &zconfig.Error{Pos: k.Pos, Msg: fmt.Sprintf("%s %q: want a whole number from %d to %d", key, k.Value, lo, hi)}
 			}
 			*dst = n
 		}
@@ -70,12 +70,20 @@ func (i *Install) ReadSettings(zc *ZopeConf) (*Settings, error) {
 	secs := func(sec *zconfig.Section, key string, dst *time.Duration) error {
 		if k := sec.Get(key); k != nil {
 			f, err := strconv.ParseFloat(k.Value, 64)
-			if err != nil || f <= 0 || f > 86400 {
-				return fmt.Errorf("%s: %s %q: want seconds above 0", k.Pos, key, k.Value)
+			if err != nil || !(f >= 0.1 && f <= 86400) { // also refuses NaN
+				return &zconfig.Error{Pos: k.Pos, Msg: fmt.Sprintf("%s %q: want seconds from 0.1 to 86400", key, k.Value)}
 			}
 			*dst = time.Duration(f * float64(time.Second))
 		}
 		return nil
+	}
+	if err := knownKeys(r, rootKeys, "balancer", "affinity"); err != nil {
+		return nil, err
+	}
+	for _, b := range r.Children("balancer") {
+		if err := knownKeys(b, balancerKeys); err != nil {
+			return nil, err
+		}
 	}
 	if err := num(r, "base-port", 1, 65535, &s.BasePort); err != nil {
 		return nil, err
@@ -87,7 +95,7 @@ func (i *Install) ReadSettings(zc *ZopeConf) (*Settings, error) {
 	}
 	if k := r.Get("health-path"); k != nil {
 		if !strings.HasPrefix(k.Value, "/") {
-			return nil, fmt.Errorf("%s: health-path %q: want a path starting with /", k.Pos, k.Value)
+			return nil, &zconfig.Error{Pos: k.Pos, Msg: fmt.Sprintf("health-path %q: want a path starting with /", k.Value)}
 		}
 		s.HealthPath = k.Value
 	}
@@ -103,8 +111,8 @@ func (i *Install) ReadSettings(zc *ZopeConf) (*Settings, error) {
 	for _, b := range r.Children("balancer") {
 		bs := &s.Balancer
 		if k := b.Get("listen"); k != nil {
-			if _, _, err := net.SplitHostPort(k.Value); err != nil {
-				return nil, fmt.Errorf("%s: listen %q: want host:port", k.Pos, k.Value)
+			if _, _, err := ParseAddress(k.Value); err != nil || !strings.Contains(k.Value, ":") {
+				return nil, &zconfig.Error{Pos: k.Pos, Msg: fmt.Sprintf("listen %q: want host:port (or :port)", k.Value)}
 			}
 			bs.Listen = k.Value
 		}
@@ -143,5 +151,27 @@ func onOff(k *zconfig.Key) (bool, error) {
 	case "off", "no", "false":
 		return false, nil
 	}
-	return false, fmt.Errorf("%s: %s %q: want on or off", k.Pos, k.Name, k.Value)
+	return false, &zconfig.Error{Pos: k.Pos, Msg: fmt.Sprintf("%s %q: want on or off", k.Name, k.Value)}
+}
+
+// The keys etc/zenpatch.conf knows, at the top and in <balancer>.
+var (
+	rootKeys     = []string{"base-port", "start-timeout", "stop-timeout", "health-path", "balancer", "hook"}
+	balancerKeys = []string{"listen", "health-interval", "rise", "fall", "slow-start", "queue-size", "queue-timeout", "cookie-affinity", "procs"}
+)
+
+// knownKeys refuses a key or section a settings file does not know (a
+// typo would otherwise be ignored in silence).
+func knownKeys(sec *zconfig.Section, keys []string, sections ...string) error {
+	for _, k := range sec.Keys {
+		if !slices.Contains(keys, k.Name) {
+			return &zconfig.Error{Pos: k.Pos, Msg: fmt.Sprintf("unknown key %q here (known: %s)", k.Name, strings.Join(keys, ", "))}
+		}
+	}
+	for _, c := range sec.Sections {
+		if !slices.Contains(sections, c.Type) {
+			return &zconfig.Error{Pos: c.Pos, Msg: fmt.Sprintf("unknown section <%s> here", c.Type)}
+		}
+	}
+	return nil
 }

@@ -8,8 +8,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-
-	"github.com/zenpatch/zenpatch/internal/txn"
 )
 
 // Version is the installed Zenoss release and where it was read.
@@ -62,14 +60,17 @@ func (i *Install) DetectVersion(opt VersionOptions) (Version, error) {
 	}
 	var tried []string
 	data, err := i.ReadFile(VersionPath)
-	if err == nil {
+	switch {
+	case err == nil:
 		v, ok := ParseZVersion(data)
 		if ok {
 			return v, nil
 		}
 		tried = append(tried, VersionPath+" has no VERSION = \"x.y.z\" line")
-	} else {
-		tried = append(tried, VersionPath+": "+shortErr(err))
+	case isNotExist(err):
+		tried = append(tried, VersionPath+": missing")
+	default: // there but unreadable: say so rather than guess from elsewhere
+		return Version{}, &VersionFileError{Err: err}
 	}
 	if opt.RPM != nil {
 		for _, pkg := range []string{"zenoss", "zenoss-core"} {
@@ -104,13 +105,24 @@ func ParseZVersion(data []byte) (Version, bool) {
 	return v, found
 }
 
-func shortErr(err error) string {
-	var nr *txn.NotRegularError
-	if errors.As(err, &nr) {
-		return "not a regular file (" + nr.Kind() + ")"
+// VersionFileError says ZVersion.py is there but cannot be read (its
+// permissions, a FIFO, a symlink out of ZENHOME): an error of the install,
+// not an unknown version.
+type VersionFileError struct{ Err error }
+
+// Error implements error.
+func (e *VersionFileError) Error() string {
+	return fmt.Sprintf("cannot read the Zenoss version: %v", e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *VersionFileError) Unwrap() error { return e.Err }
+
+// Hint is the next step.
+func (e *VersionFileError) Hint() string {
+	var h interface{ Hint() string }
+	if errors.As(e.Err, &h) {
+		return h.Hint()
 	}
-	if isNotExist(err) {
-		return "missing"
-	}
-	return err.Error()
+	return "make " + VersionPath + " readable by the user running zenpatch (the install's owner, usually zenoss), or give the version with --version-override"
 }

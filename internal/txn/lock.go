@@ -42,7 +42,7 @@ func TryLock(root *os.Root, p string) (*Lock, error) {
 	}
 	f, err := root.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, classify(p, err)
+		return nil, classify(root, p, err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		buf := make([]byte, 32)

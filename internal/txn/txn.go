@@ -56,7 +56,7 @@ func (e *PathError) Error() string {
 
 // Hint is the next step.
 func (e *PathError) Hint() string {
-	return "zenpatch reads and writes only inside ZENHOME; fix the path or the symlink"
+	return "zenpatch reads and writes only inside the directory it works on (ZENHOME; hook's --root); fix the path or the symlink"
 }
 
 // CheckPath rejects paths that are absolute, contain "..", or are empty,
@@ -86,26 +86,26 @@ func Resolve(root *os.Root, p string) (string, error) {
 			if errors.Is(err, fs.ErrNotExist) {
 				return p, nil
 			}
-			return "", classify(p, err)
+			return "", classify(root, p, err)
 		}
 		if fi.Mode()&fs.ModeSymlink == 0 {
 			return p, nil
 		}
 		target, err := root.Readlink(p)
 		if err != nil {
-			return "", classify(p, err)
+			return "", classify(root, p, err)
 		}
 		if path.IsAbs(target) {
 			rel, ok := within(root.Name(), target)
 			if !ok {
-				return "", &PathError{p, fmt.Sprintf("symlink to %s leads outside ZENHOME", target)}
+				return "", &PathError{p, fmt.Sprintf("symlink to %s leads outside %s", target, root.Name())}
 			}
 			target = rel
 		} else {
 			target = path.Join(path.Dir(p), target)
 		}
 		if err := CheckPath(target); err != nil {
-			return "", &PathError{p, fmt.Sprintf("symlink to %s leads outside ZENHOME", target)}
+			return "", &PathError{p, fmt.Sprintf("symlink to %s leads outside %s", target, root.Name())}
 		}
 		p = target
 	}
@@ -125,9 +125,9 @@ func within(rootDir, abs string) (string, bool) {
 }
 
 // classify turns os.Root's escape error into a PathError.
-func classify(p string, err error) error {
+func classify(root *os.Root, p string, err error) error {
 	if err != nil && strings.Contains(err.Error(), "escapes from parent") {
-		return &PathError{p, "a symlink on the way leads outside ZENHOME"}
+		return &PathError{p, "a symlink on the way leads outside " + root.Name()}
 	}
 	return err
 }
@@ -142,7 +142,7 @@ func ReadFile(root *os.Root, p string) ([]byte, error) {
 	}
 	f, err := root.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, classify(p, err)
+		return nil, classify(root, p, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
@@ -172,7 +172,7 @@ func (e *NotRegularError) Kind() string { return kind(e.Mode) }
 
 // Hint is the next step.
 func (e *NotRegularError) Hint() string {
-	return "put the regular file back (a Zenoss install ships it as one), then run zenpatch again"
+	return "move it aside and put the regular file there; zenpatch never reads or writes through a FIFO, device or socket"
 }
 
 func kind(m fs.FileMode) string {
@@ -356,7 +356,7 @@ func fileSum(root *os.Root, p string) (string, error) {
 		return "", nil
 	}
 	if err != nil {
-		return "", classify(p, err)
+		return "", classify(root, p, err)
 	}
 	h := sha256.Sum256(data)
 	return hex.EncodeToString(h[:]), nil
@@ -416,7 +416,7 @@ func writeTemp(root *os.Root, tmp string, w Write) error {
 			uid, gid = int(st.Uid), int(st.Gid)
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return classify(w.Path, err)
+		return classify(root, w.Path, err)
 	}
 	if err := writeSynced(root, tmp, w.Data, mode); err != nil {
 		return err
@@ -433,7 +433,7 @@ func writeTemp(root *os.Root, tmp string, w Write) error {
 func writeSynced(root *os.Root, p string, data []byte, mode fs.FileMode) error {
 	f, err := root.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
 	if err != nil {
-		return classify(p, err)
+		return classify(root, p, err)
 	}
 	_, err = f.Write(data)
 	if err == nil {
@@ -481,7 +481,7 @@ func mkdirAll(root *os.Root, dir string) error {
 		return nil
 	}
 	if err := root.MkdirAll(dir, 0o755); err != nil {
-		return classify(dir, err)
+		return classify(root, dir, err)
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"syscall"
 
 	"github.com/zenpatch/zenpatch/internal/install"
 	"github.com/zenpatch/zenpatch/internal/zope"
@@ -68,7 +69,7 @@ func (e *NotStartedError) Hint() string {
 // serving and no migration is pending, the vendor's single Zope takes over
 // so the UI stays up.
 func Run(ctx context.Context, inst *install.Install, opt Options) error {
-	log, closeLog := OpenLog(inst)
+	log, closeLog := OpenLog(inst, opt.Notes)
 	defer closeLog()
 	pending := PendingMigration(inst)
 	ctl, ctlErr := zope.New(inst, opt.Out)
@@ -197,12 +198,22 @@ func fallBack(ctx context.Context, ctl *zope.Controller, opt Options, log *slog.
 // OpenLog opens log/zenpatch.log for appending (inside ZENHOME) as a
 // structured log; on failure, records go nowhere rather than stopping the
 // upgrade. The function returned closes it.
-func OpenLog(inst *install.Install) (*slog.Logger, func()) {
+func OpenLog(inst *install.Install, warn io.Writer) (*slog.Logger, func()) {
 	var w io.Writer = io.Discard
 	closeFn := func() {}
 	_ = inst.Root.MkdirAll("log", 0o755)
-	if f, err := inst.Root.OpenFile(install.LogPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err == nil {
-		w, closeFn = f, func() { f.Close() }
+	f, err := inst.Root.OpenFile(install.LogPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND|syscall.O_NONBLOCK, 0o644)
+	if err == nil {
+		fi, serr := f.Stat()
+		if serr == nil && fi.Mode().IsRegular() {
+			w, closeFn = f, func() { f.Close() }
+		} else {
+			f.Close()
+			err = fmt.Errorf("%s is not a regular file", install.LogPath)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(warn, "zenpatch: warning: no log of this upgrade: %v\n", err)
 	}
 	return slog.New(slog.NewTextHandler(w, nil)).With("cmd", "upgrade"), closeFn
 }
