@@ -21,7 +21,9 @@ Zope is a stand-in Python server whose pages cost CPU under the GIL):
      the balancer; the same load run
   3. a simulated Zenoss upgrade replaces zopectl; 'upgrade' restores the
      patch with a rolling restart under load (no request fails)
-  4. everything stops and the sandbox is removed (--keep: left running)
+  4. the Zenoss way: 'zenoss stop', the package upgrade (.upgraded), the
+     hook's 'upgrade' (patch only, nothing started), 'zenoss start'
+  5. everything stops and the sandbox is removed (--keep: left running)
 Needs only python3 besides zenpatch. Loopback only; about a minute.
 
 Examples:

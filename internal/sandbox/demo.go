@@ -83,6 +83,9 @@ func (d *Demo) Run(ctx context.Context) error {
 	if err := d.upgradeUnderLoad(ctx, home, url); err != nil {
 		return err
 	}
+	if err := d.zenossFlow(ctx, home, url); err != nil {
+		return err
+	}
 	if d.Keep {
 		d.step("The sandbox keeps running")
 		d.say("browse:  %s", url)
@@ -90,7 +93,7 @@ func (d *Demo) Run(ctx context.Context) error {
 		d.say("remove:  ZENPATCH=%s %s/bin/zopectl stop && rm -rf %s", d.Exe, home, dir)
 		return nil
 	}
-	d.step("4. Stopping everything and removing the sandbox")
+	d.step("5. Stopping everything and removing the sandbox")
 	return nil
 }
 
@@ -158,6 +161,51 @@ func (d *Demo) upgradeUnderLoad(ctx context.Context, home, url string) error {
 	d.say("load during the upgrade: %d requests, %d failed", during.Requests, during.Failures)
 	// The hook is not installed in a sandbox: verify reports drift (2).
 	return d.run(ctx, home, "verify", "--zenhome", home, "--live")
+}
+
+// zenossFlow runs step 4: an upgrade the way Zenoss's own scripts do it,
+// with the hook in the middle: 'zenoss stop', the package replaces zopectl
+// and leaves .upgraded, the hook's 'zenpatch upgrade' patches without
+// starting anything, and the first 'zenoss start' migrates, then starts the
+// instances.
+func (d *Demo) zenossFlow(ctx context.Context, home, url string) error {
+	d.step("4. The Zenoss way: 'zenoss stop', the package upgrade, the hook, 'zenoss start'")
+	if err := d.shell(ctx, home, "bin/zenoss", "stop"); err != nil {
+		return err
+	}
+	vendor, err := Zopectl(d.Shape, home)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(home, "bin/zopectl"), vendor, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(home, ".upgraded"), nil, 0o644); err != nil {
+		return err
+	}
+	d.say("(the package put the vendor's zopectl back and left $ZENHOME/.upgraded: a migration is pending)")
+	if err := d.run(ctx, home, "upgrade", "--zenhome", home); err != nil {
+		return err
+	}
+	if err := d.shell(ctx, home, "bin/zenoss", "start"); err != nil {
+		return err
+	}
+	time.Sleep(500 * time.Millisecond)
+	r := loadtest.Run(ctx, loadtest.Config{URL: url, Conns: 16, Duration: time.Second})
+	d.say("after 'zenoss start': %s", r)
+	return nil
+}
+
+// shell runs one of the sandbox's own scripts, showing it first.
+func (d *Demo) shell(ctx context.Context, home, script string, args ...string) error {
+	fmt.Fprintf(d.Out, "$ $ZENHOME/%s %s\n", script, strings.Join(args, " "))
+	cmd := exec.CommandContext(ctx, filepath.Join(home, script), args...)
+	cmd.Env = append(os.Environ(), "ZENPATCH="+d.Exe)
+	cmd.Stdout, cmd.Stderr = d.Out, d.Err
+	if err := cmd.Run(); err != nil {
+		return &DemoError{Step: script + " " + strings.Join(args, " ")}
+	}
+	return nil
 }
 
 func (d *Demo) say(f string, a ...any) { fmt.Fprintf(d.Out, f+"\n", a...) }
