@@ -51,6 +51,10 @@ func TestWithoutVars(t *testing.T) {
 func TestTail(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "event.log")
 	require.NoError(t, os.WriteFile(p, []byte("1\n2\n3\n4\n"), 0o644))
-	assert.Equal(t, "  3\n  4", tail(p, 2))
-	assert.Equal(t, "", tail(p+"x", 2))
+	assert.Equal(t, "  3\n  4", tail(p, 0, 2))
+	assert.Equal(t, "", tail(p+"x", 0, 2))
+	assert.Equal(t, "  4", tail(p, 6, 2), "only what was written from byte 6")
+	assert.Equal(t, "", tail(p, 8, 2), "nothing new")
+	require.NoError(t, os.WriteFile(p, nil, 0o644))
+	assert.Equal(t, "", tail(p, 0, 2), "an empty log has no tail")
 }
