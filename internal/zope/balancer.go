@@ -87,7 +87,7 @@ func (c *Controller) BalancerProc() Proc {
 // balanceArgs reports whether args are StartBalancer's command line for
 // this install: ARGV0 balance --zenhome HOME.
 func (c *Controller) balanceArgs(args []string) bool {
-	if len(args) < 4 || args[1] != "balance" {
+	if len(args) < 3 || args[1] != "balance" {
 		return false
 	}
 	for i, a := range args[2:] {
