@@ -216,10 +216,13 @@ func Live(ctx context.Context, r *Report, inst *install.Install) {
 		return
 	}
 	if !ctl.Multi() {
-		pid, ok := ctl.VendorStatus()
-		if ok {
-			r.Add("live", "zope", OK, fmt.Sprintf("single Zope running (pid %d); ZOPES=1", pid), time.Since(t0))
-		} else {
+		p := ctl.VendorProc()
+		switch {
+		case p.Running():
+			r.Add("live", "zope", OK, fmt.Sprintf("single Zope running (pid %d); ZOPES=1", p.PID), time.Since(t0))
+		case p.Stale() != "":
+			r.Add("live", "zope", Error, "ZOPES=1 and no Zope runs; its "+p.Stale(), time.Since(t0))
+		default:
 			r.Add("live", "zope", Error, "ZOPES=1 and no Zope runs", time.Since(t0))
 		}
 		return
@@ -233,6 +236,8 @@ func Live(ctx context.Context, r *Report, inst *install.Install) {
 		}
 		if s.Answers {
 			r.Add("live", fmt.Sprintf("instance-%d", s.N), OK, fmt.Sprintf("pid %d answers on port %d", s.PID, s.Port), 0)
+		} else if s.Stale != "" {
+			r.Add("live", fmt.Sprintf("instance-%d", s.N), Error, fmt.Sprintf("does not run: its %s", s.Stale), 0)
 		} else {
 			r.Add("live", fmt.Sprintf("instance-%d", s.N), Error, fmt.Sprintf("does not answer on port %d", s.Port), 0)
 		}

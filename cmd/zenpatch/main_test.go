@@ -95,6 +95,8 @@ func scriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []st
 		"lbstate":   {"lbstate DIR BACKEND STATE [SECONDS]", 3, 4, false, cmdLbstate},
 		"upgradefx": {"upgradefx FIXTURE", 1, 1, false, cmdUpgradeFixture},
 		"locked":    {"[!] locked FILE", 1, 1, true, cmdLocked},
+		"foreign":   {"foreign NAME PIDFILE...", 2, -1, false, cmdForeign},
+		"alive":     {"[!] alive PID", 1, 1, true, cmdAlive},
 	}
 	out := map[string]func(ts *testscript.TestScript, neg bool, args []string){}
 	for name, c := range cmds {
@@ -578,4 +580,45 @@ func cmdUpgradeFixture(ts *testscript.TestScript, neg bool, args []string) {
 	if !strings.Contains(string(log), "msg=applied") {
 		ts.Fatalf("%s: log/zenpatch.log has no decision:\n%s", name, log)
 	}
+}
+
+// foreign NAME PIDFILE...: start a process that is neither a Zope nor the
+// balancer (sleep 600), put its pid in $NAME and write it into each
+// PIDFILE, as a stale pid file whose pid the kernel gave to another
+// program; it is killed when the script ends.
+func cmdForeign(ts *testscript.TestScript, neg bool, args []string) {
+	cmd := exec.Command("sleep", "600")
+	ts.Check(cmd.Start())
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	ts.Defer(func() {
+		_ = cmd.Process.Kill()
+		<-done
+	})
+	pid := strconv.Itoa(cmd.Process.Pid)
+	ts.Setenv(args[0], pid)
+	for _, f := range args[1:] {
+		p := ts.MkAbs(f)
+		ts.Check(os.MkdirAll(filepath.Dir(p), 0o755))
+		ts.Check(os.WriteFile(p, []byte(pid+"\n"), 0o644))
+	}
+}
+
+// alive PID: the process runs; with !, it does not (waiting up to 10 s
+// for it to end).
+func cmdAlive(ts *testscript.TestScript, neg bool, args []string) {
+	pid, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	if !neg {
+		if !zope.Alive(pid) {
+			ts.Fatalf("pid %d does not run", pid)
+		}
+		return
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if !zope.Alive(pid) {
+			return
+		}
+	}
+	ts.Fatalf("pid %d still runs after 10s", pid)
 }

@@ -63,6 +63,9 @@ func TestScriptCommandsRefuseMisuse(t *testing.T) {
 		"! shsyntax, good":       {"fixture zenoss-4.2.5 z\n! shsyntax z/bin/zopectl\n", true, "accepted"},
 		"! shsyntax, bad":        {"! shsyntax bad.sh\n-- bad.sh --\nif then\n", false, ""},
 		"! portfree, free port":  {"! portfree 0\n", true, "port 0 is free"},
+		"negating foreign":       {"! foreign S x.pid\n", true, "foreign: cannot be negated"},
+		"alive, not running":     {"alive 999999999\n", true, "pid 999999999 does not run"},
+		"alive, running":         {"foreign S x.pid\nalive $S\n", false, ""},
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()

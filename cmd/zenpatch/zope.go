@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/zenpatch/zenpatch/internal/zope"
@@ -21,8 +22,11 @@ too. Without N, the action covers every instance; with N, instance N only.
            ZOPES, are stopped), each waited for until it answers HTTP
   stop     stop everything; no process is left behind
   restart  restart the instances one at a time
-  status   each instance: pid, port, up/down, uptime (exit 3 if any is down)
-Other zopectl commands (fg, debug, run, logtail, …) run for instance 1.
+  status   each instance: pid, port, up/down, uptime (exit 3 if any is
+           down; with ZOPES=1, if the single Zope is down)
+Zope's own zopectl commands (fg, foreground, debug, run, logtail, show,
+kill, wait, reopen_transcript, adduser, test) run through bin/zopectl, for
+instance 1 (for the single Zope when ZOPES=1).
 
 Examples:
   zenpatch zope status
@@ -37,6 +41,10 @@ Examples:
 		return usageErr("", "zope needs an action: start, stop, restart or status")
 	}
 	action, rest := fs.Arg(0), fs.Args()[1:]
+	own := action == "status" || slices.Contains(zope.Actions, action)
+	if !own && !slices.Contains(zope.ZopectlCommands, action) {
+		return usageErr("zope", "unknown zope action %q: zenpatch does start, stop, restart and status, and passes zopectl's own %s to bin/zopectl", action, strings.Join(zope.ZopectlCommands, ", "))
+	}
 	inst, err := f.open(inv)
 	if err != nil {
 		return err
@@ -46,12 +54,14 @@ Examples:
 	if err != nil {
 		return err
 	}
-	if action != "status" && !slices.Contains(zope.Actions, action) {
+	if !own {
 		// fg, debug, run, logtail…: the vendor script, for instance 1.
-		fmt.Fprintf(inv.stderr, "zenpatch: note: zopectl %s runs for instance 1 (ZOPES=%d)\n", action, ctl.Zopes)
+		if ctl.Multi() {
+			fmt.Fprintf(inv.stderr, "zenpatch: note: zopectl %s runs for instance 1 (ZOPES=%d)\n", action, ctl.Zopes)
+		}
 		return ctl.Passthrough(inv.ctx, fs.Args(), inv.stdin, inv.stdout, inv.stderr)
 	}
-	n, err := instanceArg(action, rest, ctl.Zopes)
+	n, err := instanceArg(action, rest, ctl.Zopes, ctl.Known())
 	if err != nil {
 		return err
 	}
@@ -61,8 +71,10 @@ Examples:
 	return ctl.Action(inv.ctx, action, n)
 }
 
-// instanceArg reads the optional instance number N of a zope action.
-func instanceArg(action string, rest []string, zopes int) (int, error) {
+// instanceArg reads the optional instance number N of a zope action: one
+// of 1..ZOPES; for status also an instance zenpatch knows (surplus, above
+// ZOPES); for stop any (nothing to stop is done at once).
+func instanceArg(action string, rest []string, zopes int, known []int) (int, error) {
 	if len(rest) == 0 {
 		return 0, nil
 	}
@@ -70,10 +82,13 @@ func instanceArg(action string, rest []string, zopes int) (int, error) {
 	if err != nil || n < 1 || len(rest) > 1 {
 		return 0, usageErr("", "zope %s takes one instance number from 1 to ZOPES=%d, got %q", action, zopes, rest)
 	}
-	if n > zopes && action != "stop" && action != "status" {
-		return 0, usageErr("", "instance %d does not exist: ZOPES=%d", n, zopes)
+	switch {
+	case n <= zopes, action == "stop": // stopping what does not run is done at once
+		return n, nil
+	case action == "status" && slices.Contains(known, n):
+		return n, nil
 	}
-	return n, nil
+	return 0, usageErr("", "instance %d does not exist: ZOPES=%d", n, zopes)
 }
 
 // zopeStatus prints instance n's state (0: all) and the balancer's; an
@@ -89,11 +104,27 @@ func zopeStatus(inv *invocation, ctl *zope.Controller, n int, asJSON bool) error
 			}
 		}
 	}
-	vpid, vup := ctl.VendorStatus()
+	if n > 0 {
+		// one instance asked for: its own state, surplus or not
+		down = 0
+		for _, s := range sel {
+			if !s.Answers {
+				down++
+			}
+		}
+	}
+	vendor := ctl.VendorProc()
+	vpid, vup := vendor.PID, vendor.Running()
 	if asJSON {
 		out := map[string]any{"zopes": ctl.Zopes, "instances": sel}
 		if vup {
 			out["single_zope_pid"] = vpid
+		}
+		if s := vendor.Stale(); s != "" {
+			out["single_zope_stale"] = s
+		}
+		if s := ctl.BalancerProc().Stale(); s != "" {
+			out["balancer_stale"] = s
 		}
 		enc := json.NewEncoder(inv.stdout)
 		enc.SetIndent("", "  ")
@@ -101,24 +132,38 @@ func zopeStatus(inv *invocation, ctl *zope.Controller, n int, asJSON bool) error
 			return err
 		}
 	} else {
-		printZopeStatus(inv, ctl, sel, vpid, vup)
+		printZopeStatus(inv, ctl, sel, vendor, n)
 	}
-	if ctl.Multi() && (down > 0 || len(sel) == 0) {
+	switch {
+	case n > 0 && (down > 0 || len(sel) == 0):
 		return zope.ErrDown
+	case n == 0 && ctl.Multi() && (down > 0 || len(sel) == 0):
+		return zope.ErrDown
+	case n == 0 && !ctl.Multi() && !vup:
+		return zope.ErrDown // the single Zope is down
 	}
 	return nil
 }
 
-func printZopeStatus(inv *invocation, ctl *zope.Controller, sel []zope.Status, vpid int, vup bool) {
+func printZopeStatus(inv *invocation, ctl *zope.Controller, sel []zope.Status, vendor zope.Proc, n int) {
 	w := inv.stdout
 	fmt.Fprintf(w, "ZOPES=%d\n", ctl.Zopes)
-	if pid, ok := ctl.BalancerRunning(); ok {
-		fmt.Fprintf(w, "balancer  pid %d on %s\n", pid, ctl.ListenAddr())
-	} else if ctl.Multi() {
+	lb := ctl.BalancerProc()
+	switch {
+	case lb.Running():
+		fmt.Fprintf(w, "balancer  pid %d on %s\n", lb.PID, ctl.ListenAddr())
+	case lb.Stale() != "":
+		fmt.Fprintf(w, "balancer  not running (%s)\n", lb.Stale())
+	case ctl.Multi():
 		fmt.Fprintf(w, "balancer  not running\n")
 	}
-	if vup {
-		fmt.Fprintf(w, "single Zope (vendor config) running, pid %d\n", vpid)
+	switch {
+	case vendor.Running():
+		fmt.Fprintf(w, "single Zope (vendor config) running, pid %d\n", vendor.PID)
+	case vendor.Stale() != "":
+		fmt.Fprintf(w, "single Zope (vendor config) not running (%s)\n", vendor.Stale())
+	case !ctl.Multi() && n == 0:
+		fmt.Fprintf(w, "single Zope (vendor config) not running\n")
 	}
 	for _, s := range sel {
 		state := "down"
@@ -131,6 +176,9 @@ func printZopeStatus(inv *invocation, ctl *zope.Controller, sel []zope.Status, v
 		extra := ""
 		if s.Surplus {
 			extra = " (surplus)"
+		}
+		if s.Stale != "" {
+			extra += " (" + s.Stale + ")"
 		}
 		if s.Running {
 			fmt.Fprintf(w, "instance %d  port %d  pid %d  %s  uptime %s%s\n", s.N, s.Port, s.PID, state, s.Uptime.Round(time.Second), extra)

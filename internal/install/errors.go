@@ -66,4 +66,18 @@ func (e *UnsupportedError) Hint() string {
 	return "zenpatch knows Zenoss 2.x-4.x; if the version is wrong, give it with --version-override"
 }
 
+// PortRangeError is a port setting that cannot work: a port past 65535,
+// or Zope instance ports that take a port the balancer listens on. Msg
+// names the file, line and key.
+type PortRangeError struct {
+	Msg string
+	Fix string // the next step
+}
+
+// Error implements error.
+func (e *PortRangeError) Error() string { return e.Msg }
+
+// Hint is the next step.
+func (e *PortRangeError) Hint() string { return e.Fix }
+
 func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

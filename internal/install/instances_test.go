@@ -80,10 +80,13 @@ func TestReadSettings(t *testing.T) {
 	s, err := inst.ReadSettings(zc)
 	require.NoError(t, err)
 	assert.Equal(t, 18080, s.BasePort, "default: zope.conf's port + 10000")
+	assert.Empty(t, s.BasePortPos, "defaulted")
+	assert.Regexp(t, `^etc/zope.conf:[0-9]+$`, zc.HTTP[0].Pos)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, SettingsPath), []byte("base-port 9100\n<balancer>\n  slow-start 5\n  cookie-affinity on\n  procs 1\n</balancer>\n"), 0o644))
 	s, err = inst.ReadSettings(zc)
 	require.NoError(t, err)
 	assert.Equal(t, 9100, s.BasePort)
+	assert.Equal(t, "etc/zenpatch.conf:1", s.BasePortPos)
 	assert.True(t, s.Balancer.Affinity)
 	assert.Equal(t, "5s", s.Balancer.SlowStart.String())
 	assert.Equal(t, 1, s.Balancer.Procs)
@@ -110,4 +113,46 @@ func copyDir(src, dst string) error {
 		}
 		return os.WriteFile(filepath.Join(dst, rel), b, fi.Mode())
 	})
+}
+
+// An HTTP port past 65535 (address plus port-base) is refused where it is
+// set: Zope could not bind it, nor could the balancer.
+func TestPortBasePast65535(t *testing.T) {
+	for name, c := range map[string]struct {
+		conf string
+		err  string
+		hint string
+	}{
+		"port-base past the end": {
+			conf: "port-base 40000\n<http-server>\n address 35600\n</http-server>\n",
+			err:  `etc/zope.conf:3: address "35600" plus port-base 40000 (etc/zope.conf:1) is port 75600, past 65535`,
+			hint: "lower port-base (at most 29935 for this address) or the address in etc/zope.conf",
+		},
+		"the second server": {
+			conf: "port-base 100\n<http-server>\n address 8080\n</http-server>\n<http-server>\n address 127.0.0.1:65500\n</http-server>\n",
+			err:  `etc/zope.conf:6: address "127.0.0.1:65500" plus port-base 100 (etc/zope.conf:1) is port 65600, past 65535`,
+		},
+		"port-base itself": {
+			conf: "port-base 70000\n<http-server>\n address 8080\n</http-server>\n",
+			err:  `etc/zope.conf:1: port-base "70000": want a whole number from 0 to 65535`,
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := zconfig.ParseBytes(ZopeConfPath, []byte(c.conf), nil)
+			require.NoError(t, err)
+			zc, err := (&Install{Home: "/z"}).zopeConf(cfg)
+			assert.Nil(t, zc)
+			require.EqualError(t, err, c.err)
+			if c.hint != "" {
+				var pe *PortRangeError
+				require.ErrorAs(t, err, &pe)
+				assert.Equal(t, c.hint, pe.Hint())
+			}
+		})
+	}
+	cfg, err := zconfig.ParseBytes(ZopeConfPath, []byte("port-base 30000\n<http-server>\n address 35535\n</http-server>\n"), nil)
+	require.NoError(t, err)
+	zc, err := (&Install{Home: "/z"}).zopeConf(cfg)
+	require.NoError(t, err)
+	assert.Equal(t, 65535, zc.HTTPPort, "the last port is a port")
 }

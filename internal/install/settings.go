@@ -17,6 +17,7 @@ const SettingsPath = "etc/zenpatch.conf"
 // key is optional.
 type Settings struct {
 	BasePort     int           // base-port: instance i listens on BasePort+i-1; default zope.conf's port + 10000
+	BasePortPos  string        // where base-port is set ("etc/zenpatch.conf:3"); "" when defaulted
 	StartTimeout time.Duration // start-timeout (seconds): wait for an instance to answer HTTP; default 120
 	StopTimeout  time.Duration // stop-timeout (seconds): wait for an instance to exit; default 60
 	HealthPath   string        // health-path: URL path that answers < 500 when an instance is up; default "/"
@@ -87,6 +88,9 @@ func (i *Install) ReadSettings(zc *ZopeConf) (*Settings, error) {
 	}
 	if err := num(r, "base-port", 1, 65535, &s.BasePort); err != nil {
 		return nil, err
+	}
+	if k := r.Get("base-port"); k != nil {
+		s.BasePortPos = k.Pos.String()
 	}
 	for key, dst := range map[string]*time.Duration{"start-timeout": &s.StartTimeout, "stop-timeout": &s.StopTimeout} {
 		if err := secs(r, key, dst); err != nil {

@@ -39,6 +39,7 @@ func (z *ZopeConf) HTTPAddress() string { return z.HTTP[0].Address() }
 type Listener struct {
 	Host string // "" = all interfaces
 	Port int    // port-base already added
+	Pos  string // where zope.conf sets it ("etc/zope.conf:25"); "" for an instance's
 }
 
 // Address is host:port ("" host → all interfaces).
@@ -86,10 +87,11 @@ func (i *Install) zopeConf(cfg *zconfig.Config) (*ZopeConf, error) {
 		z.Threads = n
 	}
 	portBase := 0
-	if k := root.Get("port-base"); k != nil {
-		n, err := strconv.Atoi(k.Value)
-		if err != nil || n < 0 {
-			return nil, fmt.Errorf("%s: port-base %q: want a whole number", k.Pos, k.Value)
+	pb := root.Get("port-base")
+	if pb != nil {
+		n, err := strconv.Atoi(pb.Value)
+		if err != nil || n < 0 || n > 65535 {
+			return nil, fmt.Errorf("%s: port-base %q: want a whole number from 0 to 65535", pb.Pos, pb.Value)
 		}
 		portBase = n
 	}
@@ -109,7 +111,14 @@ func (i *Install) zopeConf(cfg *zconfig.Config) (*ZopeConf, error) {
 		if host == "" {
 			host = root.Value("ip-address", "")
 		}
-		z.HTTP = append(z.HTTP, Listener{Host: host, Port: port + portBase})
+		if port+portBase > 65535 {
+			// Zope would fail to bind, and so would the balancer.
+			return nil, &PortRangeError{
+				Msg: fmt.Sprintf("%s: address %q plus port-base %d (%s) is port %d, past 65535", k.Pos, k.Value, portBase, pb.Pos, port+portBase),
+				Fix: fmt.Sprintf("lower port-base (at most %d for this address) or the address in %s", 65535-port, ZopeConfPath),
+			}
+		}
+		z.HTTP = append(z.HTTP, Listener{Host: host, Port: port + portBase, Pos: k.Pos.String()})
 	}
 	z.HTTPHost, z.HTTPPort = z.HTTP[0].Host, z.HTTP[0].Port
 	z.PidFile = root.Value("pid-filename", inst+"/var/Z2.pid")

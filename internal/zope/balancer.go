@@ -2,7 +2,9 @@ package zope
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -70,8 +72,223 @@ func (c *Controller) BalancerConfig() balancer.Config {
 	}.WithDefaults()
 }
 
+// BalancerProc is the balancer daemon's pid file, checked: a live pid
+// counts as the balancer only while the pid file is locked (the daemon
+// holds an flock on it for its whole life), or, for a balancer started by
+// a zenpatch from before that lock, when its command line is "… balance
+// --zenhome DIR" with DIR this ZENHOME.
+func (c *Controller) BalancerProc() Proc {
+	file := c.Inst.Abs(BalancerPid)
+	return readProc(file, "the balancer", func(_ int, args []string) bool {
+		return Locked(file) || c.balanceArgs(args)
+	})
+}
+
+// balanceArgs reports whether args are StartBalancer's command line for
+// this install: ARGV0 balance --zenhome HOME.
+func (c *Controller) balanceArgs(args []string) bool {
+	if len(args) < 3 || args[1] != "balance" {
+		return false
+	}
+	for i, a := range args[2:] {
+		dir, ok := strings.CutPrefix(a, "--zenhome=")
+		if !ok && a == "--zenhome" && i+3 < len(args) {
+			dir, ok = args[i+3], true
+		}
+		if ok {
+			return sameDir(dir, c.Inst.Home)
+		}
+	}
+	return false
+}
+
+// sameDir reports whether a and b are the same directory (through
+// symlinks).
+func sameDir(a, b string) bool {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
+}
+
 // BalancerRunning returns the balancer daemon's pid when it runs.
-func (c *Controller) BalancerRunning() (int, bool) { return PID(c.Inst.Abs(BalancerPid)) }
+func (c *Controller) BalancerRunning() (int, bool) {
+	p := c.BalancerProc()
+	if !p.Running() {
+		return 0, false
+	}
+	return p.PID, true
+}
+
+// AlreadyRunningError says a balancer already runs for the install.
+type AlreadyRunningError struct{ PID int }
+
+// Error implements error.
+func (e *AlreadyRunningError) Error() string {
+	return fmt.Sprintf("a balancer already runs for this install (pid %d holds the lock on %s)", e.PID, BalancerPid)
+}
+
+// Hint is the next step.
+func (e *AlreadyRunningError) Hint() string {
+	return "'zenpatch zope status' shows it; 'zenpatch zope stop' stops it"
+}
+
+// lockPidFile takes the balancer's pid file for this process: an flock
+// held until the returned file is closed (the kernel drops it when the
+// process ends, however it ends), and this process's pid in it. A status
+// probe (Locked) holds the lock for an instant, so a taken lock is tried
+// again for two seconds before it means another balancer.
+func (c *Controller) lockPidFile() (*os.File, error) {
+	if err := c.Inst.Root.MkdirAll(install.StateDir, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := c.Inst.Root.OpenFile(BalancerPid, os.O_RDWR|os.O_CREATE|syscall.O_NONBLOCK, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		if err == nil {
+			err = &FileKindError{Path: BalancerPid, Mode: fi.Mode(), Want: "the balancer's pid file"}
+		}
+		return nil, err
+	}
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", BalancerPid, err)
+		}
+		if time.Now().After(deadline) {
+			pid, _ := PID(c.Inst.Abs(BalancerPid))
+			f.Close()
+			return nil, &AlreadyRunningError{PID: pid}
+		}
+	}
+	err = f.Truncate(0)
+	if err == nil {
+		_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write %s: %w", BalancerPid, err)
+	}
+	return f, nil
+}
+
+// FileKindError says a path zenpatch keeps a file of its own at holds
+// something else.
+type FileKindError struct {
+	Path string      // relative to ZENHOME
+	Mode fs.FileMode // what is there
+	Want string      // what belongs there: "the balancer's admin socket"
+}
+
+// Error implements error.
+func (e *FileKindError) Error() string {
+	return fmt.Sprintf("%s is %s, not %s", e.Path, kindOf(e.Mode), e.Want)
+}
+
+// Hint is the next step.
+func (e *FileKindError) Hint() string {
+	return "move it away or remove it (zenpatch keeps " + e.Want + " there), then run the command again; nothing was started"
+}
+
+// kindOf names a file's type, with its article.
+func kindOf(m fs.FileMode) string {
+	switch {
+	case m.IsRegular():
+		return "a regular file"
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "not a regular file"
+}
+
+// checkAdminSocket fails when the admin socket's path holds anything but
+// a socket (a stale socket is replaced when the balancer starts).
+func (c *Controller) checkAdminSocket() error {
+	fi, err := c.Inst.Root.Lstat(AdminSocket)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	if fi.Mode()&fs.ModeSocket == 0 {
+		return &FileKindError{Path: AdminSocket, Mode: fi.Mode(), Want: "the balancer's admin socket"}
+	}
+	return nil
+}
+
+// listenSources says where each of ListenAddrs is set, for messages.
+func (c *Controller) listenSources() []string {
+	var out []string
+	for i, l := range c.Conf.HTTP {
+		src := fmt.Sprintf("%s, zope.conf's HTTP address", l.Pos)
+		if i == 0 && c.Settings.Balancer.Listen != "" {
+			src = "listen in " + install.SettingsPath + "'s <balancer>"
+		}
+		out = append(out, src)
+	}
+	return out
+}
+
+// checkFront checks, unless the balancer is off or runs, that it can
+// start: its addresses are free (or held by the single Zope with pid
+// single, which stops before the balancer starts), its admin socket's
+// path is free for a socket and its log is a file.
+func (c *Controller) checkFront(single int) error {
+	if c.Settings.BalancerOff {
+		return nil
+	}
+	if _, ok := c.BalancerRunning(); ok {
+		return nil
+	}
+	if err := c.checkAdminSocket(); err != nil {
+		return err
+	}
+	if fi, err := os.Stat(c.Inst.Abs(BalancerLog)); err == nil && !fi.Mode().IsRegular() {
+		return &FileKindError{Path: BalancerLog, Mode: fi.Mode(), Want: "the balancer's log"}
+	}
+	src := c.listenSources()
+	for i, addr := range c.ListenAddrs() {
+		l, err := net.Listen("tcp", addr)
+		if err == nil {
+			l.Close()
+			continue
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			return &ListenError{Addr: addr, Source: src[i], Err: err}
+		}
+		port := 0
+		if _, p, err := net.SplitHostPort(addr); err == nil {
+			port, _ = strconv.Atoi(p)
+		}
+		pid, owner := portOwner(port)
+		if single > 0 && pid == single {
+			continue
+		}
+		return &PortError{Addr: addr, Owner: owner, Source: src[i]}
+	}
+	return nil
+}
 
 // Admin is a client of the running balancer's admin API.
 func (c *Controller) Admin() *balancer.AdminClient {
@@ -80,13 +297,18 @@ func (c *Controller) Admin() *balancer.AdminClient {
 
 // ListenError says the balancer could not take its address.
 type ListenError struct {
-	Addr string
-	Err  error
+	Addr   string
+	Source string // where the address is set; "" for zope.conf's HTTP address
+	Err    error
 }
 
 // Error implements error.
 func (e *ListenError) Error() string {
-	return fmt.Sprintf("listen on %s (zope.conf's HTTP address): %v", e.Addr, e.Err)
+	src := e.Source
+	if src == "" {
+		src = "zope.conf's HTTP address"
+	}
+	return fmt.Sprintf("listen on %s (%s): %v", e.Addr, src, e.Err)
 }
 
 // Unwrap returns the cause.
@@ -127,17 +349,36 @@ func (c *Controller) Serve(ctx context.Context, over balancer.Config, procs int,
 	if err != nil {
 		return err
 	}
+	if err := c.CheckPortPlan(); err != nil {
+		return err
+	}
+	// The pid file first: a second balancer stops here, before it
+	// touches the first one's admin socket.
+	pidf, err := c.lockPidFile()
+	if err != nil {
+		return err
+	}
+	defer pidf.Close() // drops the lock, after the pid file is removed
+	defer func() {
+		if pid, _ := PID(c.Inst.Abs(BalancerPid)); pid == os.Getpid() {
+			_ = c.Inst.Root.Remove(BalancerPid)
+		}
+	}()
+	if err := c.checkAdminSocket(); err != nil {
+		return err
+	}
 	var ls []net.Listener
 	closeAll := func() {
 		for _, l := range ls {
 			l.Close()
 		}
 	}
-	for _, addr := range c.ListenAddrs() {
+	src := c.listenSources()
+	for i, addr := range c.ListenAddrs() {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			closeAll()
-			return &ListenError{Addr: addr, Err: err}
+			return &ListenError{Addr: addr, Source: src[i], Err: err}
 		}
 		ls = append(ls, l)
 	}
@@ -147,16 +388,7 @@ func (c *Controller) Serve(ctx context.Context, over balancer.Config, procs int,
 		return err
 	}
 	ls = append(ls, adm)
-	if err := c.Inst.WriteFile(BalancerPid, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-		closeAll()
-		return err
-	}
-	defer func() {
-		if pid, _ := PID(c.Inst.Abs(BalancerPid)); pid == os.Getpid() {
-			_ = c.Inst.Root.Remove(BalancerPid)
-		}
-		_ = c.Inst.Root.Remove(AdminSocket)
-	}()
+	defer func() { _ = c.Inst.Root.Remove(AdminSocket) }()
 	go c.reloadOnHUP(ctx, lb, log)
 	if procs == 0 {
 		procs = c.Settings.Balancer.Procs
@@ -198,6 +430,7 @@ func (c *Controller) StartBalancer(ctx context.Context) error {
 		fmt.Fprintf(c.Out, "balancer already running (pid %d, %s)\n", pid, c.ListenAddr())
 		return syscall.Kill(pid, syscall.SIGHUP)
 	}
+	logFrom := fileSize(c.Inst.Abs(BalancerLog))
 	logf, err := os.OpenFile(c.Inst.Abs(BalancerLog), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
@@ -221,22 +454,27 @@ func (c *Controller) StartBalancer(ctx context.Context) error {
 		}
 		select {
 		case err := <-exited:
-			return &StartError{What: "the balancer", Reason: fmt.Sprintf("it exited at start (%v)", err), Log: BalancerLog, Tail: tail(c.Inst.Abs(BalancerLog), 5)}
+			return &StartError{What: "the balancer", Reason: fmt.Sprintf("it exited at start (%v)", err), Log: BalancerLog, Tail: tail(c.Inst.Abs(BalancerLog), logFrom, 5)}
 		case <-deadline:
 			_ = cmd.Process.Kill()
-			return &StartError{What: "the balancer", Reason: "its admin API did not answer on " + AdminSocket + " within 15s", Log: BalancerLog, Tail: tail(c.Inst.Abs(BalancerLog), 5)}
+			return &StartError{What: "the balancer", Reason: "its admin API did not answer on " + AdminSocket + " within 15s", Log: BalancerLog, Tail: tail(c.Inst.Abs(BalancerLog), logFrom, 5)}
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
 
 // StopBalancer stops the balancer gracefully (SIGTERM: in-flight requests
-// finish); it is killed if it outlives the stop timeout.
+// finish); it is killed if it outlives the stop timeout. A pid file that
+// names another process is left alone, and so is that process.
 func (c *Controller) StopBalancer(ctx context.Context) error {
-	pid, ok := c.BalancerRunning()
-	if !ok {
+	p := c.BalancerProc()
+	if !p.Running() {
+		if s := p.Stale(); s != "" {
+			fmt.Fprintf(c.Out, "balancer: %s; left alone\n", s)
+		}
 		return nil
 	}
+	pid := p.PID
 	_ = syscall.Kill(pid, syscall.SIGTERM)
 	if !waitGone(pid, balancer.ShutdownTimeout+5*time.Second) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)

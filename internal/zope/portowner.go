@@ -13,6 +13,12 @@ import (
 // from /proc/net/tcp{,6} and the /proc/*/fd links it can read; "" when
 // unknown (e.g. another user's process without root).
 func PortOwner(port int) string {
+	_, owner := portOwner(port)
+	return owner
+}
+
+// portOwner is PortOwner with the owner's pid (0 when unknown).
+func portOwner(port int) (int, string) {
 	inodes := map[string]bool{}
 	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 		fh, err := os.Open(f)
@@ -38,7 +44,7 @@ func PortOwner(port int) string {
 		fh.Close()
 	}
 	if len(inodes) == 0 {
-		return ""
+		return 0, ""
 	}
 	procs, _ := filepath.Glob("/proc/[0-9]*/fd/*")
 	for _, fd := range procs {
@@ -46,9 +52,8 @@ func PortOwner(port int) string {
 		if err != nil || !inodes[link] {
 			continue
 		}
-		pid := strings.Split(fd, "/")[2]
-		comm, _ := os.ReadFile("/proc/" + pid + "/comm")
-		return fmt.Sprintf("pid %s (%s)", pid, strings.TrimSpace(string(comm)))
+		pid, _ := strconv.Atoi(strings.Split(fd, "/")[2])
+		return pid, fmt.Sprintf("pid %d (%s)", pid, procComm(pid))
 	}
-	return "another process"
+	return 0, "another process"
 }

@@ -10,10 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -152,7 +155,7 @@ func Alive(pid int) bool {
 }
 
 // zopectl runs bin/zopectl with args for instance n (n < 1: the vendor
-// config, the single Zope of ZOPES=1).
+// config, the single Zope of ZOPES=1); a failure is a *ZopectlError.
 func (c *Controller) zopectl(ctx context.Context, n int, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, c.Inst.Abs(install.ZopectlPath), args...)
 	env := c.Env
@@ -172,8 +175,10 @@ func (c *Controller) zopectl(ctx context.Context, n int, args ...string) ([]byte
 	cmd.WaitDelay = 5 * time.Second
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.Bytes(), err
+	if err := cmd.Run(); err != nil {
+		return out.Bytes(), &ZopectlError{Args: args, Instance: max(n, 0), Config: conf, Home: c.Inst.Home, Err: err, Output: out.String()}
+	}
+	return out.Bytes(), nil
 }
 
 func withoutVars(env []string, names ...string) []string {
@@ -190,11 +195,13 @@ next:
 	return out
 }
 
-// PortError says an instance's port is taken.
+// PortError says a port zenpatch needs is taken: an instance's, or (with
+// Instance 0) one the balancer listens on.
 type PortError struct {
-	Instance int
-	Addr     string
+	Instance int    // 0: the balancer
+	Addr     string // host:port
 	Owner    string // "pid 123 (python3)" when known
+	Source   string // the balancer's: where its address is set ("etc/zope.conf:25, zope.conf's HTTP address")
 }
 
 // Error implements error.
@@ -203,8 +210,12 @@ func (e *PortError) Error() string {
 	if e.Owner != "" {
 		who = " by " + e.Owner
 	}
-	s := fmt.Sprintf("port %s for Zope instance %d is in use%s", e.Addr, e.Instance, who)
-	if _, p, err := net.SplitHostPort(e.Addr); err == nil {
+	what := fmt.Sprintf("Zope instance %d", e.Instance)
+	if e.Instance == 0 {
+		what = "the balancer (" + e.Source + ")"
+	}
+	s := fmt.Sprintf("port %s for %s is in use%s", e.Addr, what, who)
+	if _, p, err := net.SplitHostPort(e.Addr); err == nil && e.Instance > 0 {
 		lo, hi := EphemeralRange()
 		if n, _ := strconv.Atoi(p); n >= lo && n <= hi {
 			s += fmt.Sprintf(" (it lies in the kernel's ephemeral range %d-%d, which outgoing connections use: pick a base-port below %d)", lo, hi, lo)
@@ -215,6 +226,9 @@ func (e *PortError) Error() string {
 
 // Hint is the next step.
 func (e *PortError) Hint() string {
+	if e.Instance == 0 {
+		return "stop what holds the port (a Zope started by hand? 'zenpatch zope stop' stops zenpatch's own), or move the balancer with listen in the <balancer> section of " + install.SettingsPath + "; nothing was started"
+	}
 	return "stop what holds the port, or move the instances with base-port in " + install.SettingsPath
 }
 
@@ -243,6 +257,7 @@ func checkFree(n int, host string, port int) error {
 type StartError struct {
 	What   string // "Zope instance 2", "the balancer"
 	Reason string
+	Err    error  // the cause, when it is an error of its own (a *ZopectlError)
 	Log    string // log path
 	Tail   string
 }
@@ -252,29 +267,211 @@ func (e *StartError) Error() string {
 	return fmt.Sprintf("%s did not start: %s", e.What, e.Reason)
 }
 
+// Unwrap returns the cause.
+func (e *StartError) Unwrap() error { return e.Err }
+
 // Hint is the next step.
 func (e *StartError) Hint() string {
-	return "read the log lines above; nothing of this start was left running"
+	if e.Tail != "" {
+		return "read the log lines above; nothing of this start was left running"
+	}
+	var h interface{ Hint() string }
+	if errors.As(e.Err, &h) {
+		return h.Hint()
+	}
+	if e.Log != "" {
+		return "nothing of this start was left running; look in " + e.Log + " for why"
+	}
+	return "nothing of this start was left running"
 }
 
-// Detail is the last lines of the log, to print after the error.
+// Detail is the cause's detail (zopectl's output) and the last lines of
+// the log, to print after the error.
 func (e *StartError) Detail() string {
-	if e.Tail == "" {
+	var parts []string
+	var d interface{ Detail() string }
+	if errors.As(e.Err, &d) && d.Detail() != "" {
+		parts = append(parts, d.Detail())
+	}
+	if e.Tail != "" {
+		parts = append(parts, fmt.Sprintf("last lines of %s:\n%s", e.Log, e.Tail))
+	}
+	return strings.Join(parts, "\n")
+}
+
+// InstancesError is several instances that did not start at once: one
+// line for them all, each one's reason and log in Detail.
+type InstancesError struct {
+	Instances []int
+	Errs      []error // Errs[i] is why Instances[i] did not start
+}
+
+// Error implements error, in one line.
+func (e *InstancesError) Error() string {
+	return fmt.Sprintf("Zope instances %s did not start; instance %d: %s", andList(e.Instances), e.Instances[0], reason(e.Errs[0]))
+}
+
+// Unwrap returns each instance's error.
+func (e *InstancesError) Unwrap() []error { return e.Errs }
+
+// Hint is the first instance's hint.
+func (e *InstancesError) Hint() string {
+	var h interface{ Hint() string }
+	if errors.As(e.Errs[0], &h) {
+		return h.Hint()
+	}
+	return ""
+}
+
+// Detail has every instance's reason, then its detail (log tail).
+func (e *InstancesError) Detail() string {
+	var b strings.Builder
+	for i, err := range e.Errs {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		fmt.Fprintf(&b, "instance %d: %s", e.Instances[i], reason(err))
+		var d interface{ Detail() string }
+		if errors.As(err, &d) && d.Detail() != "" {
+			b.WriteString("\n" + d.Detail())
+		}
+	}
+	return b.String()
+}
+
+// reason is why an instance did not start, without "Zope instance N did
+// not start".
+func reason(err error) string {
+	var se *StartError
+	if errors.As(err, &se) {
+		return se.Reason
+	}
+	return err.Error()
+}
+
+// joinStartErrors makes the errors of one start a single error: nil, the
+// one error, or an *InstancesError.
+func joinStartErrors(ns []int, errs []error) error {
+	var fn []int
+	var fe []error
+	for i, err := range errs {
+		if err != nil {
+			fn, fe = append(fn, ns[i]), append(fe, err)
+		}
+	}
+	switch len(fe) {
+	case 0:
+		return nil
+	case 1:
+		return fe[0]
+	}
+	return &InstancesError{Instances: fn, Errs: fe}
+}
+
+// andList writes 1, 2 and 3.
+func andList(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	if len(s) == 1 {
+		return s[0]
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
+}
+
+// ZopectlError is a bin/zopectl command that failed.
+type ZopectlError struct {
+	Args     []string // zopectl's arguments: "start"
+	Instance int      // 0: the single Zope (zope.conf)
+	Config   string   // the config file it ran with (absolute)
+	Home     string   // ZENHOME
+	Err      error    // from running it
+	Output   string   // what it printed
+}
+
+// Error implements error, in one line: zopectl's last line of output.
+func (e *ZopectlError) Error() string {
+	last := ""
+	if ls := outputLines(e.Output); len(ls) > 0 {
+		last = ": " + strings.TrimSpace(ls[len(ls)-1])
+	}
+	return fmt.Sprintf("%s %s: %v%s", install.ZopectlPath, strings.Join(e.Args, " "), e.Err, last)
+}
+
+// Unwrap returns the cause.
+func (e *ZopectlError) Unwrap() error { return e.Err }
+
+// Detail is zopectl's whole output, when it is more than the line shown.
+func (e *ZopectlError) Detail() string {
+	ls := outputLines(e.Output)
+	if len(ls) < 2 {
 		return ""
 	}
-	return fmt.Sprintf("last lines of %s:\n%s", e.Log, e.Tail)
+	return "bin/zopectl said:\n  " + strings.Join(ls, "\n  ")
 }
 
-func tail(path string, lines int) string {
+// Hint is the next step: the same command by hand, with the same
+// environment, shows what went wrong.
+func (e *ZopectlError) Hint() string {
+	cmd := e.Home + "/" + install.ZopectlPath + " " + strings.Join(e.Args, " ")
+	if e.Instance > 0 {
+		cmd = fmt.Sprintf("ZENPATCH_INSTANCE=%d ZENPATCH_CONFIG_FILE=%s %s", e.Instance, e.Config, cmd)
+	}
+	h := "run '" + cmd + "' by hand to see why"
+	var ee *exec.ExitError
+	if errors.As(e.Err, &ee) {
+		switch ee.ExitCode() {
+		case 127:
+			h += "; exit status 127: a program it runs was not found (check PYTHON and ZDCTL in " + install.ZopectlPath + ")"
+		case 126:
+			h += "; exit status 126: a program it runs is not executable (check PYTHON and ZDCTL in " + install.ZopectlPath + ")"
+		}
+	}
+	return h
+}
+
+// outputLines are the non-blank lines of a command's output or a log,
+// their indentation (a traceback's) kept.
+func outputLines(out string) []string {
+	var ls []string
+	for _, l := range strings.Split(out, "\n") {
+		if l = strings.TrimRight(l, " \t\r"); strings.TrimSpace(l) != "" {
+			ls = append(ls, l)
+		}
+	}
+	return ls
+}
+
+// tail is the last lines of the file at path written after its first
+// from bytes (the size it had when a start began, so that lines of an
+// earlier run are not shown as this one's), indented; "" when there are
+// none.
+func tail(path string, from int64, lines int) string {
 	b, err := readRegular(path)
 	if err != nil {
 		return ""
 	}
-	ls := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if from > 0 && from <= int64(len(b)) {
+		b = b[from:]
+	}
+	ls := outputLines(string(b))
+	if len(ls) == 0 {
+		return ""
+	}
 	if len(ls) > lines {
 		ls = ls[len(ls)-lines:]
 	}
 	return "  " + strings.Join(ls, "\n  ")
+}
+
+// fileSize is the size of the file at path, 0 when it cannot be read.
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil || !fi.Mode().IsRegular() {
+		return 0
+	}
+	return fi.Size()
 }
 
 // Answers reports whether the instance answers HTTP (any status < 500).
@@ -292,50 +489,96 @@ func (c *Controller) Answers(ctx context.Context, zi install.Instance) bool {
 	return resp.StatusCode < 500
 }
 
+// InstanceProc is instance n's pid file, checked: a live pid counts as
+// instance n only if its command line names n's derived config
+// (var/zenpatch/instances/zope-N.conf, given to Zope as -C CONFIG).
+func (c *Controller) InstanceProc(n int) Proc {
+	zi := c.Instance(n)
+	return readProc(zi.PidFile, "this Zope", func(_ int, args []string) bool {
+		return namesConfig(args, zi.ConfigPath)
+	})
+}
+
+// VendorProc is the single Zope of ZOPES=1 (zope.conf's pid file),
+// checked: a live pid counts only if its command line names zope.conf.
+func (c *Controller) VendorProc() Proc {
+	return readProc(c.Conf.PidFile, "this Zope", func(_ int, args []string) bool {
+		return namesConfig(args, path.Base(install.ZopeConfPath))
+	})
+}
+
+// clearStale removes a pid file that names a live process other than its
+// Zope, so that zopectl does not take that process for a running Zope;
+// the process itself is left alone. A pid file outside ZENHOME is not
+// touched: that is an error instead.
+func (c *Controller) clearStale(what, pidFile string, p Proc) error {
+	if p.Stale() == "" {
+		return nil
+	}
+	rel, err := filepath.Rel(c.Inst.Home, pidFile)
+	if err != nil || !filepath.IsLocal(rel) {
+		return fmt.Errorf("%s: %s %s; remove it and start again", what, pidFile, p.Stale())
+	}
+	if err := c.Inst.Root.Remove(rel); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	fmt.Fprintf(c.Out, "%s: removed the stale pid file %s (it named pid %d (%s), which is not %s; that process was left alone)\n", what, rel, p.PID, p.Comm, p.What)
+	return nil
+}
+
 // StartOne starts instance n unless it runs; it waits until n answers.
 // On failure n is stopped again, so nothing is left half-started.
 func (c *Controller) StartOne(ctx context.Context, n int) error {
-	zi, err := c.Inst.WriteInstanceConfig(c.Conf, n, c.Settings.BasePort)
-	if err != nil {
-		return err
-	}
-	if pid, ok := PID(zi.PidFile); ok {
-		fmt.Fprintf(c.Out, "instance %d already running (pid %d, port %d)\n", n, pid, zi.Port)
+	zi := c.Instance(n)
+	p := c.InstanceProc(n)
+	if p.Running() {
+		fmt.Fprintf(c.Out, "instance %d already running (pid %d, port %d)\n", n, p.PID, zi.Port)
 		return nil
 	}
 	if err := checkPorts(zi); err != nil {
 		return err
 	}
-	out, err := c.zopectl(ctx, n, "start")
+	if err := c.clearStale(fmt.Sprintf("instance %d", n), zi.PidFile, p); err != nil {
+		return err
+	}
+	zi, err := c.Inst.WriteInstanceConfig(c.Conf, n, c.Settings.BasePort)
+	if err != nil {
+		return err
+	}
+	logFrom := fileSize(zi.EventLog)
+	_, err = c.zopectl(ctx, n, "start")
 	if err == nil {
-		err = c.waitUp(ctx, zi)
-	} else {
-		err = fmt.Errorf("zopectl start exited: %v: %s", err, strings.TrimSpace(string(out)))
+		err = c.waitUp(ctx, n)
 	}
 	if err != nil {
 		_ = c.StopOne(context.WithoutCancel(ctx), n)
-		return &StartError{What: fmt.Sprintf("Zope instance %d", n), Reason: err.Error(), Log: zi.EventLog, Tail: tail(zi.EventLog, 10)}
+		se := &StartError{What: fmt.Sprintf("Zope instance %d", n), Reason: err.Error(), Log: zi.EventLog, Tail: tail(zi.EventLog, logFrom, 10)}
+		var ze *ZopectlError
+		if errors.As(err, &ze) {
+			se.Err = ze
+		}
+		return se
 	}
-	pid, _ := PID(zi.PidFile)
-	fmt.Fprintf(c.Out, "instance %d started (pid %d, port %d)\n", n, pid, zi.Port)
+	fmt.Fprintf(c.Out, "instance %d started (pid %d, port %d)\n", n, c.InstanceProc(n).PID, zi.Port)
 	return nil
 }
 
-func (c *Controller) waitUp(ctx context.Context, zi install.Instance) error {
+func (c *Controller) waitUp(ctx context.Context, n int) error {
+	zi := c.Instance(n)
 	ctx, cancel := context.WithTimeout(ctx, c.Settings.StartTimeout)
 	defer cancel()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	sawPid := false
 	for {
-		pid, alive := PID(zi.PidFile)
-		if pid > 0 {
+		p := c.InstanceProc(n)
+		if p.PID > 0 {
 			sawPid = true
 		}
-		if sawPid && !alive {
+		if sawPid && !p.Alive {
 			return errors.New("the process exited")
 		}
-		if alive && c.Answers(ctx, zi) {
+		if p.Running() && c.Answers(ctx, zi) {
 			return nil
 		}
 		select {
@@ -347,13 +590,17 @@ func (c *Controller) waitUp(ctx context.Context, zi install.Instance) error {
 }
 
 // StopOne stops instance n through zopectl; a process that outlives
-// stop-timeout is killed. Nothing of n runs afterwards.
+// stop-timeout is killed. Nothing of n runs afterwards. A pid file that
+// names another process is left alone, and so is that process.
 func (c *Controller) StopOne(ctx context.Context, n int) error {
-	zi := c.Instance(n)
-	pid, alive := PID(zi.PidFile)
-	if !alive {
+	p := c.InstanceProc(n)
+	if !p.Running() {
+		if s := p.Stale(); s != "" {
+			fmt.Fprintf(c.Out, "instance %d: %s; left alone\n", n, s)
+		}
 		return nil
 	}
+	pid := p.PID
 	if c.patched() {
 		_, _ = c.zopectl(ctx, n, "stop")
 	} else {
@@ -391,37 +638,49 @@ func (c *Controller) patched() bool {
 	return err == nil && install.Zopes(data) > 0
 }
 
-// vendorPid is the single, unpatched Zope's pid (zope.conf's pid file).
-func (c *Controller) vendorPid() (int, bool) { return PID(c.Conf.PidFile) }
-
 // StartAll starts every instance 1..ZOPES that is not running, after
 // stopping surplus instances (ZOPES lowered) and a single vendor-mode Zope
-// (ZOPES raised from 1). Ports are checked before anything starts; if an
+// (ZOPES raised from 1). Before anything starts it checks the instances'
+// ports and, unless the balancer runs or is off, that the balancer can
+// start (its addresses free, its admin socket's path usable). If an
 // instance fails, the ones this call started are stopped again.
 func (c *Controller) StartAll(ctx context.Context) error {
+	_, err := c.startInstances(ctx)
+	return err
+}
+
+// startInstances is StartAll; it returns the instances it started.
+func (c *Controller) startInstances(ctx context.Context) ([]int, error) {
 	if err := c.StopSurplus(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	if !c.Multi() {
-		return c.startVendor(ctx)
-	}
-	if pid, ok := c.vendorPid(); ok {
-		fmt.Fprintf(c.Out, "stopping the single Zope (pid %d): ZOPES=%d instances take over\n", pid, c.Zopes)
-		_, _ = c.zopectl(ctx, -1, "stop")
-		if !waitGone(pid, c.Settings.StopTimeout) {
-			return fmt.Errorf("the single Zope (pid %d) did not stop; stop it and try again", pid)
-		}
+		return nil, c.startVendor(ctx)
 	}
 	var todo []int
 	for n := 1; n <= c.Zopes; n++ {
-		zi := c.Instance(n)
-		if _, ok := PID(zi.PidFile); ok {
+		if c.InstanceProc(n).Running() {
 			continue
 		}
-		if err := checkPorts(zi); err != nil {
-			return err
+		if err := checkPorts(c.Instance(n)); err != nil {
+			return nil, err
 		}
 		todo = append(todo, n)
+	}
+	vendor := c.VendorProc()
+	single := 0 // the single Zope's pid: it holds the HTTP port until it stops
+	if vendor.Running() {
+		single = vendor.PID
+	}
+	if err := c.checkFront(single); err != nil {
+		return nil, err
+	}
+	if single > 0 {
+		fmt.Fprintf(c.Out, "stopping the single Zope (pid %d): ZOPES=%d instances take over\n", single, c.Zopes)
+		_, _ = c.zopectl(ctx, -1, "stop")
+		if !waitGone(single, c.Settings.StopTimeout) {
+			return nil, fmt.Errorf("the single Zope (pid %d) did not stop; stop it and try again", single)
+		}
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(todo))
@@ -429,32 +688,35 @@ func (c *Controller) StartAll(ctx context.Context) error {
 		wg.Go(func() { errs[i] = c.StartOne(ctx, n) })
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := joinStartErrors(todo, errs); err != nil {
 		for i, n := range todo {
 			if errs[i] == nil {
 				_ = c.StopOne(context.WithoutCancel(ctx), n)
 			}
 		}
-		return err
+		return nil, err
 	}
 	for n := 1; n <= c.Zopes; n++ {
 		if !slices.Contains(todo, n) {
-			pid, _ := PID(c.Instance(n).PidFile)
-			fmt.Fprintf(c.Out, "instance %d already running (pid %d, port %d)\n", n, pid, c.Instance(n).Port)
+			fmt.Fprintf(c.Out, "instance %d already running (pid %d, port %d)\n", n, c.InstanceProc(n).PID, c.Instance(n).Port)
 		}
 	}
-	return nil
+	return todo, nil
 }
 
 // startVendor runs the single Zope the vendor's way (ZOPES=1).
 func (c *Controller) startVendor(ctx context.Context) error {
-	if pid, ok := c.vendorPid(); ok {
-		fmt.Fprintf(c.Out, "Zope already running (pid %d)\n", pid)
+	p := c.VendorProc()
+	if p.Running() {
+		fmt.Fprintf(c.Out, "Zope already running (pid %d)\n", p.PID)
 		return nil
+	}
+	if err := c.clearStale("the single Zope", c.Conf.PidFile, p); err != nil {
+		return err
 	}
 	out, err := c.zopectl(ctx, -1, "start")
 	if err != nil {
-		return fmt.Errorf("zopectl start: %v: %s", err, strings.TrimSpace(string(out)))
+		return err
 	}
 	fmt.Fprint(c.Out, string(out))
 	return nil
@@ -471,7 +733,7 @@ func (c *Controller) StopSurplus(ctx context.Context) error {
 		if n <= limit {
 			continue
 		}
-		if _, ok := PID(c.Instance(n).PidFile); ok {
+		if c.InstanceProc(n).Running() {
 			fmt.Fprintf(c.Out, "instance %d is surplus (ZOPES=%d): stopping it\n", n, c.Zopes)
 		}
 		if err := c.StopOne(ctx, n); err != nil {
@@ -497,12 +759,15 @@ func (c *Controller) StopAll(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
-	if pid, ok := c.vendorPid(); ok {
+	p := c.VendorProc()
+	if p.Running() {
 		_, _ = c.zopectl(ctx, -1, "stop")
-		if !waitGone(pid, c.Settings.StopTimeout) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+		if !waitGone(p.PID, c.Settings.StopTimeout) {
+			_ = syscall.Kill(p.PID, syscall.SIGKILL)
 		}
-		fmt.Fprintf(c.Out, "Zope stopped (was pid %d)\n", pid)
+		fmt.Fprintf(c.Out, "Zope stopped (was pid %d)\n", p.PID)
+	} else if s := p.Stale(); s != "" {
+		fmt.Fprintf(c.Out, "the single Zope: %s; left alone\n", s)
 	}
 	return errors.Join(errs...)
 }
@@ -515,7 +780,8 @@ type Status struct {
 	Running bool          `json:"running"`
 	Answers bool          `json:"answers_http"`
 	Uptime  time.Duration `json:"uptime_ns"`
-	Surplus bool          `json:"surplus"` // above ZOPES
+	Surplus bool          `json:"surplus"`         // above ZOPES
+	Stale   string        `json:"stale,omitempty"` // the pid file names another process (Proc.Stale)
 }
 
 // StatusAll reports every known instance.
@@ -524,14 +790,14 @@ func (c *Controller) StatusAll(ctx context.Context) []Status {
 	for _, n := range c.Known() {
 		zi := c.Instance(n)
 		s := Status{N: n, Port: zi.Port, Surplus: n > c.Zopes || !c.Multi()}
-		s.PID, s.Running = PID(zi.PidFile)
+		p := c.InstanceProc(n)
+		s.Running, s.Stale = p.Running(), p.Stale()
 		if s.Running {
+			s.PID = p.PID
 			s.Answers = c.Answers(ctx, zi)
 			if fi, err := os.Stat(zi.PidFile); err == nil {
 				s.Uptime = time.Since(fi.ModTime()).Truncate(time.Second)
 			}
-		} else {
-			s.PID = 0
 		}
 		out = append(out, s)
 	}
@@ -539,7 +805,13 @@ func (c *Controller) StatusAll(ctx context.Context) []Status {
 }
 
 // VendorStatus reports the single Zope of ZOPES=1 (pid 0: not running).
-func (c *Controller) VendorStatus() (int, bool) { return c.vendorPid() }
+func (c *Controller) VendorStatus() (int, bool) {
+	p := c.VendorProc()
+	if !p.Running() {
+		return 0, false
+	}
+	return p.PID, true
+}
 
 // readRegular reads a file that must be a regular one (a pid file, a
 // log), opened non-blocking, so that a FIFO in its place cannot hang
