@@ -31,7 +31,7 @@ instance 1 (for the single Zope when ZOPES=1).
 Examples:
   zenpatch zope status
   zenpatch zope restart 2`)
-	f.add(fs)
+	f.addHome(fs)
 	fs.BoolVar(&asJSON, "json", false, "status: print JSON")
 	fs.SetInterspersed(true)
 	if err := parse(fs, args, -1); err != nil {
