@@ -180,20 +180,23 @@ func Install(r *Report, inst *install.Install, opt install.Options, hook HookSta
 		r.Add("install", "instance-configs", Error, err.Error(), time.Since(t0))
 	} else {
 		var stale []string
+		runzope, rzErr := inst.ReadFile(install.RunzopePath)
 		for _, n := range ctl.Known() {
 			zi, want := install.DeriveInstance(ctl.Conf, n, ctl.Settings.BasePort)
 			have, err := inst.ReadFile(zi.ConfigPath)
 			if err != nil {
 				continue // not started yet: derived at its first start
 			}
-			if !bytes.Equal(have, want) {
+			wantRZ, err := install.DeriveRunzope(runzope, n, inst.Abs(zi.ConfigPath))
+			haveRZ, herr := inst.ReadFile(zi.RunzopePath)
+			if !bytes.Equal(have, want) || rzErr != nil || err != nil || herr != nil || !bytes.Equal(haveRZ, wantRZ) {
 				stale = append(stale, fmt.Sprint(n))
 			}
 		}
 		if len(stale) == 0 {
-			r.Add("install", "instance-configs", OK, "every instance config matches zope.conf", time.Since(t0))
+			r.Add("install", "instance-configs", OK, "every instance config matches zope.conf and bin/runzope", time.Since(t0))
 		} else {
-			r.Add("install", "instance-configs", Drift, fmt.Sprintf("instance %s started with an older zope.conf: run 'zopectl restart'", strings.Join(stale, ", ")), time.Since(t0))
+			r.Add("install", "instance-configs", Drift, fmt.Sprintf("instance %s started with an older zope.conf or bin/runzope: run 'zopectl restart'", strings.Join(stale, ", ")), time.Since(t0))
 		}
 	}
 	switch {

@@ -1,6 +1,7 @@
 package install
 
 import (
+	"bytes"
 	"flag"
 	"os"
 	"path/filepath"
@@ -17,13 +18,16 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files")
 
 // TestDeriveGolden: instance 2's config for each fixture, against
-// testdata/golden/<fixture>/zope-2.conf (go test ./zenoss -update rewrites).
+// testdata/golden/<fixture>/zope-2.conf (go test ./internal/install
+// -update rewrites). The fixture's directory, which the config names as
+// ZENHOME for the files zenpatch writes, is written /ZENHOME there.
 func TestDeriveGolden(t *testing.T) {
 	for _, fx := range []string{"zenoss-2.5.2", "zenoss-3.2.1", "zenoss-4.2.5"} {
 		t.Run(fx, func(t *testing.T) {
 			zc, err := open(t, fx).ReadZopeConf()
 			require.NoError(t, err)
 			inst, data := DeriveInstance(zc, 2, 18080)
+			data = bytes.ReplaceAll(data, []byte(zc.Home), []byte("/ZENHOME"))
 			golden := filepath.Join(fixture.Root(), "testdata", "golden", fx, "zope-2.conf")
 			if *update {
 				require.NoError(t, os.MkdirAll(filepath.Dir(golden), 0o755))
@@ -155,4 +159,51 @@ func TestPortBasePast65535(t *testing.T) {
 	zc, err := (&Install{Home: "/z"}).zopeConf(cfg)
 	require.NoError(t, err)
 	assert.Equal(t, 65535, zc.HTTPPort, "the last port is a port")
+}
+
+// Each instance gets its own daemon manager socket and a runzope that
+// reads its own config: zopectl's defaults ($INSTANCE/bin/runzope, which
+// reads etc/zope.conf, and $CLIENTHOME/zopectlsock) would be shared.
+func TestDeriveRunner(t *testing.T) {
+	conf := "%define INSTANCE /z\ninstancehome $INSTANCE\n<http-server>\n address 8080\n</http-server>\n"
+	zc := parse(t, conf)
+	inst, data := DeriveInstance(zc, 3, 9000)
+	assert.Equal(t, "var/zenpatch/instances/runzope-3", inst.RunzopePath)
+	assert.Equal(t, "/z/var/zopectlsock-3", inst.Socket)
+	assert.Contains(t, string(data), "<runner>\n  socket-name /z/var/zopectlsock-3\n  program /z/var/zenpatch/instances/runzope-3\n</runner>")
+	// an operator's own <runner> keeps its keys; its socket gets the suffix,
+	// its program is replaced
+	zc = parse(t, conf+"clienthome /c\n<runner>\n  socket-name /s/sock\n  program /x/runzope\n  program -X\n  daemon on\n</runner>\n")
+	inst, data = DeriveInstance(zc, 2, 9000)
+	assert.Equal(t, "/s/sock-2", inst.Socket)
+	assert.Contains(t, string(data), "daemon on")
+	assert.Equal(t, 1, strings.Count(string(data), "program "))
+	zc = parse(t, conf+"clienthome /c\n")
+	inst, _ = DeriveInstance(zc, 2, 9000)
+	assert.Equal(t, "/c/zopectlsock-2", inst.Socket, "the default socket is in clienthome")
+}
+
+func TestDeriveRunzope(t *testing.T) {
+	for _, fx := range []string{"zenoss-2.5.2", "zenoss-3.2.1", "zenoss-4.2.5"} {
+		rz, err := os.ReadFile(filepath.Join(fixture.Dir(fx), RunzopePath))
+		require.NoError(t, err)
+		out, err := DeriveRunzope(rz, 2, "/z/var/zenpatch/instances/zope-2.conf")
+		require.NoError(t, err, fx)
+		assert.True(t, strings.HasPrefix(string(out), "#! /bin/sh\n# Zope instance 2's runzope"), fx)
+		assert.Contains(t, string(out), "\nCONFIG_FILE=\"/z/var/zenpatch/instances/zope-2.conf\"\n", fx)
+		assert.NotContains(t, string(out), "etc/zope.conf", fx)
+		assert.Equal(t, strings.Count(string(rz), "\n")+1, strings.Count(string(out), "\n"), fx)
+	}
+	_, err := DeriveRunzope([]byte("#!/bin/sh\nexec run.py\n"), 2, "/z/c.conf")
+	assert.ErrorContains(t, err, "sets no CONFIG_FILE")
+	_, err = DeriveRunzope([]byte("CONFIG_FILE=x\n"), 2, "/z/$(x).conf")
+	assert.ErrorContains(t, err, "cannot carry")
+}
+
+func parse(t *testing.T, conf string) *ZopeConf {
+	cfg, err := zconfig.ParseBytes(ZopeConfPath, []byte(conf), nil)
+	require.NoError(t, err)
+	zc, err := (&Install{Home: "/z"}).zopeConf(cfg)
+	require.NoError(t, err)
+	return zc
 }

@@ -18,6 +18,7 @@ const DefaultThreads = 4
 type ZopeConf struct {
 	Config *zconfig.Config
 
+	Home         string // the install's absolute ZENHOME
 	InstanceHome string // instancehome, default ZENHOME
 	HTTPHost     string // the first <http-server>'s: "" = all interfaces (ip-address, else none)
 	HTTPPort     int    // the first <http-server>'s, port-base already added
@@ -76,7 +77,7 @@ func (i *Install) rel(name string) (string, error) {
 // zopeConf takes what zenpatch needs from a parsed zope.conf.
 func (i *Install) zopeConf(cfg *zconfig.Config) (*ZopeConf, error) {
 	root := cfg.Root
-	z := &ZopeConf{Config: cfg, InstanceHome: root.Value("instancehome", i.Home)}
+	z := &ZopeConf{Config: cfg, Home: i.Home, InstanceHome: root.Value("instancehome", i.Home)}
 	inst := z.InstanceHome
 	z.Threads = DefaultThreads
 	if k := root.Get("zserver-threads"); k != nil {

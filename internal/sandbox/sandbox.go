@@ -85,7 +85,7 @@ func Create(dir string, opt Options) error {
 	}
 	for rel, data := range fx.Files {
 		mode := fs.FileMode(0o644)
-		if path.Base(rel) == "zopectl" {
+		if path.Dir(rel) == "bin" { // zopectl, runzope: scripts
 			mode = 0o755
 		}
 		if err := write(filepath.Join(home, rel), Localize(data, home, opt.Port), mode); err != nil {
@@ -98,10 +98,16 @@ func Create(dir string, opt Options) error {
 	}
 	standin = bytes.Replace(standin, []byte("#!/usr/bin/env python3"), []byte("#!"+python), 1)
 	switch opt.Version {
-	case "4.2.5": // ZDCTL="$ZENHOME/zopehome/zopectl", run directly
+	case "4.2.5": // ZDCTL="$ZENHOME/zopehome/zopectl", ZOPE_RUN="$ZENHOME/zopehome/runzope", run directly
 		err = write(filepath.Join(home, "zopehome/zopectl"), standin, 0o755)
-	default: // exec "$PYTHON" "$SOFTWARE_HOME/Zope2/Startup/zopectl.py"
+		if err == nil {
+			err = write(filepath.Join(home, "zopehome/runzope"), standin, 0o755)
+		}
+	default: // exec "$PYTHON" "$SOFTWARE_HOME/Zope2/Startup/zopectl.py" (and run.py)
 		err = write(filepath.Join(home, "lib/python/Zope2/Startup/zopectl.py"), standin, 0o644)
+		if err == nil {
+			err = write(filepath.Join(home, "lib/python/Zope2/Startup/run.py"), standin, 0o644)
+		}
 		if err == nil {
 			err = os.Symlink(python, filepath.Join(home, "bin/python"))
 		}
@@ -149,11 +155,3 @@ func Zopectl(version, home string) ([]byte, error) {
 	return Localize(data, home, 0), nil
 }
 
-// StandinPaths are where a sandbox puts the stand-in Zope control program
-// (4.x shape, 2.x/3.x shape), relative to ZENHOME.
-var StandinPaths = []string{"zopehome/zopectl", "lib/python/Zope2/Startup/zopectl.py"}
-
-// IsStandin reports whether a control program is the sandbox's stand-in.
-func IsStandin(data []byte) bool {
-	return bytes.Contains(data, []byte("Stand-in for Zope 2's control program"))
-}

@@ -1,8 +1,18 @@
 #!/usr/bin/env python3
-"""Stand-in for Zope 2's control program (zopectl.py / zdctl) and its HTTP
-server, for zenpatch's sandbox installs, tests and demo.
+"""Stand-in for Zope 2's control program (zopectl: zdctl and zdrun) and for
+Zope itself (runzope: run.py), for zenpatch's sandbox installs, tests and
+demo. What it plays depends on the name it is run as:
 
-  standin_zope.py -C CONFIG start|stop|restart|status|fg
+  zopectl, zopectl.py  -C CONFIG start|stop|restart|status|fg   (the control program)
+  runzope, run.py      -C CONFIG                                (Zope in the foreground)
+
+As Zope 2's zopectl does (Zope2/Startup/zopectl.py with zdaemon), the control
+program reads CONFIG for its <runner> section: the program it runs (default
+$INSTANCE/bin/runzope, with no arguments: runzope picks the config file
+itself) and the unix socket of its daemon manager (socket-name, default
+$CLIENTHOME/zopectlsock; a second manager on the same socket is refused). The
+manager runs the program as its child and goes when it goes. Zope (run.py)
+refuses two different -C options, as zdaemon's option parser does.
 
 It reads the same zope.conf a real Zope reads (ZConfig: %define, $NAME,
 %include, sections), keeps the pid file and the lock file it names, logs to
@@ -16,7 +26,7 @@ Knobs (environment): ZOPE_STANDIN_WORK (loop size per page, default 20000),
 ZOPE_STANDIN_COLD_SECONDS (default 3), ZOPE_STANDIN_COLD_FACTOR (default 5),
 ZOPE_STANDIN_FAIL (crash at start, for tests).
 """
-import errno, fcntl, os, signal, socket, sys, threading, time
+import errno, fcntl, os, signal, socket, subprocess, sys, threading, time
 from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 
 
@@ -78,6 +88,7 @@ def parse_conf(path, defines=None, depth=0):
                     continue
                 k, _, v = line.partition(" ")
                 stack[-1][k.lower()] = subst(v.strip())
+                stack[-1].setdefault("*" + k.lower(), []).append(subst(v.strip()))
     read(path)
     return root
 
@@ -96,6 +107,10 @@ class Settings:
             self.servers.append((host, int(port) + int(c.get("port-base", "0"))))
         self.host, self.port = self.servers[0]
         self.threads = int(c.get("zserver-threads", "4"))
+        clienthome = c.get("clienthome", inst + "/var")
+        runner = (c.get("<runner>") or [{}])[0]
+        self.program = runner.get("*program") or [inst + "/bin/runzope"]
+        self.sockname = runner.get("socket-name", clienthome + "/zopectlsock")
         self.pidfile = c.get("pid-filename", inst + "/var/Z2.pid")
         self.lockfile = c.get("lock-filename", inst + "/var/Z2.lock")
         self.eventlog = self.accesslog = None
@@ -234,7 +249,60 @@ def serve(s):
     srvs[0].serve_forever()
 
 
-def daemonize(s, conf):
+def manager_alive(sockname):
+    """Whether a daemon manager answers on its unix socket."""
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        c.connect(sockname)
+        return True
+    except OSError:
+        return False
+    finally:
+        c.close()
+
+
+def manager(s):
+    """The daemon manager (zdrun's part): holds the socket, runs the
+    program as its child, and goes when the child goes or when told to
+    stop on the socket."""
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        os.unlink(s.sockname)
+    except OSError:
+        pass
+    srv.bind(s.sockname)
+    srv.listen(4)
+    child = subprocess.Popen(s.program)
+
+    def finish(*_):
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        try:
+            os.unlink(s.sockname)
+        except OSError:
+            pass
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, finish)
+
+    def serve_socket():
+        while True:
+            conn, _ = srv.accept()
+            if conn.recv(16).startswith(b"stop"):
+                finish()
+            conn.close()
+
+    threading.Thread(target=serve_socket, daemon=True).start()
+    child.wait()
+    finish()
+
+
+def daemonize(s):
+    """Fork the manager off as a daemon; return its pid."""
     r, w = os.pipe()
     pid = os.fork()
     if pid > 0:
@@ -252,27 +320,31 @@ def daemonize(s, conf):
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     try:
-        serve(s)
-    except SystemExit as e:
-        os._exit(e.code if isinstance(e.code, int) else 1)
+        manager(s)
+    except BaseException:
+        os._exit(1)
     os._exit(0)
 
 
-def start(s, conf):
+def start(s):
     pid = read_pid(s)
     if alive(pid):
         print("daemon process already running; pid=%d" % pid)
         return 0
-    child = daemonize(s, conf)
+    if manager_alive(s.sockname):
+        print("zopectl: another daemon manager is already running on %s" % s.sockname, file=sys.stderr)
+        return 1
+    mgr = daemonize(s)
     deadline = time.time() + 30
     while time.time() < deadline:
-        if not alive(child):
+        if not alive(mgr):
             print("daemon process failed to start; see %s" % (s.eventlog or "the event log"), file=sys.stderr)
             return 1
-        if read_pid(s) == child:
+        pid = read_pid(s)
+        if alive(pid):
             try:
                 socket.create_connection((s.host if s.host != "0.0.0.0" else "127.0.0.1", s.port), 0.5).close()
-                print(". daemon process started, pid=%d" % child)
+                print(". daemon process started, pid=%d" % pid)
                 return 0
             except OSError:
                 pass
@@ -283,12 +355,22 @@ def start(s, conf):
 
 def stop(s):
     pid = read_pid(s)
-    if not alive(pid):
+    if manager_alive(s.sockname):
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            c.connect(s.sockname)
+            c.sendall(b"stop\n")
+        except OSError:
+            pass
+        finally:
+            c.close()
+    elif alive(pid):
+        os.kill(pid, signal.SIGTERM)
+    else:
         print("daemon manager not running")
         return 0
-    os.kill(pid, signal.SIGTERM)
     deadline = time.time() + 10
-    while alive(pid) and time.time() < deadline:
+    while (alive(pid) or manager_alive(s.sockname)) and time.time() < deadline:
         time.sleep(0.05)
     if alive(pid):
         os.kill(pid, signal.SIGKILL)
@@ -305,26 +387,53 @@ def status(s):
     return 3
 
 
-def main(argv):
+def run_zope(argv):
+    """Zope in the foreground (run.py): -C CONFIG; two different -C are
+    refused, as zdaemon's option parser refuses them."""
+    conf = None
+    i = 0
+    while i < len(argv):
+        if argv[i] == "-C" and i + 1 < len(argv):
+            if conf is not None and conf != argv[i + 1]:
+                print("Error: conflicting command line option '-C'", file=sys.stderr)
+                return 2
+            conf = argv[i + 1]
+            i += 2
+            continue
+        i += 1
+    if conf is None:
+        print("usage: runzope -C CONFIG", file=sys.stderr)
+        return 2
+    serve(Settings(conf))
+    return 0
+
+
+def control(argv):
     if len(argv) < 3 or argv[0] != "-C":
         print("usage: zopectl -C CONFIG start|stop|restart|status|fg", file=sys.stderr)
         return 2
     conf, cmd = argv[1], argv[2]
     s = Settings(conf)
     if cmd == "start":
-        return start(s, conf)
+        return start(s)
     if cmd == "stop":
         return stop(s)
     if cmd == "restart":
         stop(s)
-        return start(s, conf)
+        return start(s)
     if cmd == "status":
         return status(s)
-    if cmd == "fg":
-        serve(s)
-        return 0
+    if cmd in ("fg", "foreground"):
+        os.execv(s.program[0], s.program)
     print("zopectl: %s is not available in the sandbox stand-in (start, stop, restart, status, fg are)" % cmd, file=sys.stderr)
     return 2
+
+
+def main(argv):
+    me = os.path.basename(sys.argv[0])
+    if me in ("runzope", "run.py"):
+        return run_zope(argv)
+    return control(argv)
 
 
 if __name__ == "__main__":
