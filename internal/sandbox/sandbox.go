@@ -154,4 +154,3 @@ func Zopectl(version, home string) ([]byte, error) {
 	data := fx.Files["bin/zopectl"]
 	return Localize(data, home, 0), nil
 }
-
