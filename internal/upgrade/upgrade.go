@@ -183,13 +183,12 @@ func PendingMigration(inst *install.Install) string {
 
 func fallBack(ctx context.Context, ctl *zope.Controller, opt Options, log *slog.Logger) {
 	ctl.Out = opt.Notes
-	acted, err := ctl.FallBackToVendor(ctx)
-	if !acted {
+	if !ctl.OwnProcessesRun() {
 		return
 	}
-	log.Warn("fell back to the vendor's single Zope")
+	log.Warn("falling back to the vendor's single Zope")
 	fmt.Fprintln(opt.Notes, "zenpatch: switching to the vendor's single Zope so the UI stays up")
-	if err != nil {
+	if _, err := ctl.FallBackToVendor(ctx); err != nil {
 		log.Error("vendor start", "err", err)
 		fmt.Fprintf(opt.Notes, "zenpatch: the vendor's zopectl start failed too: %v\n", err)
 	}

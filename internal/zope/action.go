@@ -197,8 +197,7 @@ func (c *Controller) AllUp(ctx context.Context) bool {
 // progress lines (and the vendor zopectl's) go to Out with the prefix
 // "zenpatch: ", as the notes of the upgrade they happen in.
 func (c *Controller) FallBackToVendor(ctx context.Context) (bool, error) {
-	_, lb := c.BalancerRunning()
-	if !lb && !c.instancesRunning() {
+	if !c.OwnProcessesRun() {
 		return false, nil
 	}
 	out := c.Out
@@ -208,6 +207,13 @@ func (c *Controller) FallBackToVendor(ctx context.Context) (bool, error) {
 	c.Zopes = 1
 	_ = c.StopAll(ctx)
 	return true, c.StartAll(ctx)
+}
+
+// OwnProcessesRun reports whether zenpatch's balancer or any of its
+// instances runs (what FallBackToVendor would stop).
+func (c *Controller) OwnProcessesRun() bool {
+	_, lb := c.BalancerRunning()
+	return lb || c.instancesRunning()
 }
 
 // ErrDown says an instance of ZOPES is not answering (zope status exits 3

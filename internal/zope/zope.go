@@ -148,10 +148,28 @@ func Alive(pid int) bool {
 		return true
 	}
 	s := string(b)
-	if i := strings.LastIndex(s, ") "); i >= 0 && i+2 < len(s) {
-		return s[i+2] != 'Z'
+	if i := strings.LastIndex(s, ") "); i >= 0 && i+2 < len(s) && s[i+2] == 'Z' {
+		// A zombie is gone, unless it leads a thread group whose other
+		// threads are still exiting: they hold its files (a listening
+		// port) until they are done.
+		return threads(pid) > 1
 	}
 	return true
+}
+
+// threads is how many threads process pid has (0 when unknown).
+func threads(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
 }
 
 // zopectl runs bin/zopectl with args for instance n (n < 1: the vendor
