@@ -77,7 +77,7 @@ func (c *Controller) startFront(ctx context.Context, started []int) error {
 		return nil
 	}
 	if c.Settings.BalancerOff {
-		fmt.Fprintf(c.Out, "balancer off (%s): your own front end serves %s\n", install.SettingsPath, c.ListenAddr())
+		c.printf("balancer off (%s): your own front end serves %s\n", install.SettingsPath, c.ListenAddr())
 		return nil
 	}
 	err := c.StartBalancer(ctx)

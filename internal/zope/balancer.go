@@ -427,7 +427,7 @@ func (c *Controller) reloadOnHUP(ctx context.Context, lb *balancer.Balancer, log
 // re-read its backends.
 func (c *Controller) StartBalancer(ctx context.Context) error {
 	if pid, ok := c.BalancerRunning(); ok {
-		fmt.Fprintf(c.Out, "balancer already running (pid %d, %s)\n", pid, c.ListenAddr())
+		c.printf("balancer already running (pid %d, %s)\n", pid, c.ListenAddr())
 		return syscall.Kill(pid, syscall.SIGHUP)
 	}
 	logFrom := fileSize(c.Inst.Abs(BalancerLog))
@@ -449,7 +449,7 @@ func (c *Controller) StartBalancer(ctx context.Context) error {
 	admin := c.Admin()
 	for {
 		if _, err := admin.Status(ctx); err == nil {
-			fmt.Fprintf(c.Out, "balancer started (pid %d) on %s → %d instances\n", cmd.Process.Pid, strings.Join(c.ListenAddrs(), " and "), c.Zopes)
+			c.printf("balancer started (pid %d) on %s → %d instances\n", cmd.Process.Pid, strings.Join(c.ListenAddrs(), " and "), c.Zopes)
 			return nil
 		}
 		select {
@@ -470,7 +470,7 @@ func (c *Controller) StopBalancer(ctx context.Context) error {
 	p := c.BalancerProc()
 	if !p.Running() {
 		if s := p.Stale(); s != "" {
-			fmt.Fprintf(c.Out, "balancer: %s; left alone\n", s)
+			c.printf("balancer: %s; left alone\n", s)
 		}
 		return nil
 	}
@@ -480,7 +480,7 @@ func (c *Controller) StopBalancer(ctx context.Context) error {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 		waitGone(pid, 5*time.Second)
 	}
-	fmt.Fprintf(c.Out, "balancer stopped (was pid %d)\n", pid)
+	c.printf("balancer stopped (was pid %d)\n", pid)
 	return nil
 }
 
@@ -495,9 +495,9 @@ func (c *Controller) RollingRestart(ctx context.Context, list []int) error {
 		name := strconv.Itoa(n)
 		if lbUp {
 			if err := admin.Drain(ctx, name, c.Settings.StopTimeout); err != nil {
-				fmt.Fprintf(c.Out, "instance %d: %v; restarting anyway\n", n, err)
+				c.printf("instance %d: %v; restarting anyway\n", n, err)
 			} else {
-				fmt.Fprintf(c.Out, "instance %d drained\n", n)
+				c.printf("instance %d drained\n", n)
 			}
 		}
 		if err := c.StopOne(ctx, n); err != nil {
@@ -510,7 +510,7 @@ func (c *Controller) RollingRestart(ctx context.Context, list []int) error {
 			if err := admin.Undrain(ctx, name); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.Out, "instance %d back in the balancer (slow start %s)\n", n, c.BalancerConfig().SlowStart)
+			c.printf("instance %d back in the balancer (slow start %s)\n", n, c.BalancerConfig().SlowStart)
 		}
 	}
 	return nil

@@ -39,6 +39,7 @@ type Controller struct {
 	Env      []string  // environment for zopectl and the balancer; nil: this process's
 	Self     Self      // how to run zenpatch itself (the balancer daemon)
 	client   *http.Client
+	outMu    sync.Mutex // Out is written from concurrent starts and stops
 }
 
 // Self is how to start this program again: its executable and the name it
@@ -540,7 +541,7 @@ func (c *Controller) clearStale(what, pidFile string, p Proc) error {
 	if err := c.Inst.Root.Remove(rel); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	fmt.Fprintf(c.Out, "%s: removed the stale pid file %s (it named pid %d (%s), which is not %s; that process was left alone)\n", what, rel, p.PID, p.Comm, p.What)
+	c.printf("%s: removed the stale pid file %s (it named pid %d (%s), which is not %s; that process was left alone)\n", what, rel, p.PID, p.Comm, p.What)
 	return nil
 }
 
@@ -550,7 +551,7 @@ func (c *Controller) StartOne(ctx context.Context, n int) error {
 	zi := c.Instance(n)
 	p := c.InstanceProc(n)
 	if p.Running() {
-		fmt.Fprintf(c.Out, "instance %d already running (pid %d, port %d)\n", n, p.PID, zi.Port)
+		c.printf("instance %d already running (pid %d, port %d)\n", n, p.PID, zi.Port)
 		return nil
 	}
 	if err := checkPorts(zi); err != nil {
@@ -577,7 +578,7 @@ func (c *Controller) StartOne(ctx context.Context, n int) error {
 		}
 		return se
 	}
-	fmt.Fprintf(c.Out, "instance %d started (pid %d, port %d)\n", n, c.InstanceProc(n).PID, zi.Port)
+	c.printf("instance %d started (pid %d, port %d)\n", n, c.InstanceProc(n).PID, zi.Port)
 	return nil
 }
 
@@ -614,7 +615,7 @@ func (c *Controller) StopOne(ctx context.Context, n int) error {
 	p := c.InstanceProc(n)
 	if !p.Running() {
 		if s := p.Stale(); s != "" {
-			fmt.Fprintf(c.Out, "instance %d: %s; left alone\n", n, s)
+			c.printf("instance %d: %s; left alone\n", n, s)
 		}
 		return nil
 	}
@@ -627,14 +628,14 @@ func (c *Controller) StopOne(ctx context.Context, n int) error {
 		_ = syscall.Kill(pid, syscall.SIGTERM)
 	}
 	if waitGone(pid, c.Settings.StopTimeout) {
-		fmt.Fprintf(c.Out, "instance %d stopped (was pid %d)\n", n, pid)
+		c.printf("instance %d stopped (was pid %d)\n", n, pid)
 		return nil
 	}
 	_ = syscall.Kill(pid, syscall.SIGKILL)
 	if !waitGone(pid, 5*time.Second) {
 		return fmt.Errorf("instance %d (pid %d) does not stop, even with SIGKILL", n, pid)
 	}
-	fmt.Fprintf(c.Out, "instance %d killed after %s (was pid %d)\n", n, c.Settings.StopTimeout, pid)
+	c.printf("instance %d killed after %s (was pid %d)\n", n, c.Settings.StopTimeout, pid)
 	return nil
 }
 
@@ -694,7 +695,7 @@ func (c *Controller) startInstances(ctx context.Context) ([]int, error) {
 		return nil, err
 	}
 	if single > 0 {
-		fmt.Fprintf(c.Out, "stopping the single Zope (pid %d): ZOPES=%d instances take over\n", single, c.Zopes)
+		c.printf("stopping the single Zope (pid %d): ZOPES=%d instances take over\n", single, c.Zopes)
 		_, _ = c.zopectl(ctx, -1, "stop")
 		if !waitGone(single, c.Settings.StopTimeout) {
 			return nil, fmt.Errorf("the single Zope (pid %d) did not stop; stop it and try again", single)
@@ -716,7 +717,7 @@ func (c *Controller) startInstances(ctx context.Context) ([]int, error) {
 	}
 	for n := 1; n <= c.Zopes; n++ {
 		if !slices.Contains(todo, n) {
-			fmt.Fprintf(c.Out, "instance %d already running (pid %d, port %d)\n", n, c.InstanceProc(n).PID, c.Instance(n).Port)
+			c.printf("instance %d already running (pid %d, port %d)\n", n, c.InstanceProc(n).PID, c.Instance(n).Port)
 		}
 	}
 	return todo, nil
@@ -726,7 +727,7 @@ func (c *Controller) startInstances(ctx context.Context) ([]int, error) {
 func (c *Controller) startVendor(ctx context.Context) error {
 	p := c.VendorProc()
 	if p.Running() {
-		fmt.Fprintf(c.Out, "Zope already running (pid %d)\n", p.PID)
+		c.printf("Zope already running (pid %d)\n", p.PID)
 		return nil
 	}
 	if err := c.clearStale("the single Zope", c.Conf.PidFile, p); err != nil {
@@ -736,7 +737,7 @@ func (c *Controller) startVendor(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprint(c.Out, string(out))
+	c.print(string(out))
 	return nil
 }
 
@@ -752,7 +753,7 @@ func (c *Controller) StopSurplus(ctx context.Context) error {
 			continue
 		}
 		if c.InstanceProc(n).Running() {
-			fmt.Fprintf(c.Out, "instance %d is surplus (ZOPES=%d): stopping it\n", n, c.Zopes)
+			c.printf("instance %d is surplus (ZOPES=%d): stopping it\n", n, c.Zopes)
 		}
 		if err := c.StopOne(ctx, n); err != nil {
 			return err
@@ -783,9 +784,9 @@ func (c *Controller) StopAll(ctx context.Context) error {
 		if !waitGone(p.PID, c.Settings.StopTimeout) {
 			_ = syscall.Kill(p.PID, syscall.SIGKILL)
 		}
-		fmt.Fprintf(c.Out, "Zope stopped (was pid %d)\n", p.PID)
+		c.printf("Zope stopped (was pid %d)\n", p.PID)
 	} else if s := p.Stale(); s != "" {
-		fmt.Fprintf(c.Out, "the single Zope: %s; left alone\n", s)
+		c.printf("the single Zope: %s; left alone\n", s)
 	}
 	return errors.Join(errs...)
 }
@@ -848,4 +849,24 @@ func readRegular(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s is not a regular file", path)
 	}
 	return io.ReadAll(io.LimitReader(f, 64<<20))
+}
+
+// printf, print and println write one progress line to Out; starts and
+// stops run concurrently, and Out may be any writer.
+func (c *Controller) printf(format string, a ...any) {
+	c.outMu.Lock()
+	defer c.outMu.Unlock()
+	fmt.Fprintf(c.Out, format, a...)
+}
+
+func (c *Controller) print(a ...any) {
+	c.outMu.Lock()
+	defer c.outMu.Unlock()
+	fmt.Fprint(c.Out, a...)
+}
+
+func (c *Controller) println(a ...any) {
+	c.outMu.Lock()
+	defer c.outMu.Unlock()
+	fmt.Fprintln(c.Out, a...)
 }
