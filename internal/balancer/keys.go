@@ -8,6 +8,8 @@ import (
 	"regexp/syntax"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 // Object affinity keys. A Zope instance keeps its own cache of ZODB objects,
@@ -60,10 +62,11 @@ const DefaultBodyLimit = 64 << 10
 
 // Limits on rules, so that a settings file cannot make key extraction slow.
 const (
-	maxKeyRules  = 64
-	maxRuleBytes = 1024
-	maxKeyBytes  = 512 // a longer capture gives no key
-	maxBodyDepth = 64  // a body nested deeper is not read further
+	maxKeyRules   = 64
+	maxRuleBytes  = 1024
+	maxKeyBytes   = 512  // a longer capture gives no key
+	maxValueBytes = 1024 // a longer body value with escapes is not read
+	maxBodyDepth  = 64   // a body nested deeper is not read further
 )
 
 // DefaultKeySpec returns Zenoss's key rules (see the package's
@@ -95,6 +98,9 @@ type KeyRuleError struct {
 
 // Error implements error.
 func (e *KeyRuleError) Error() string {
+	if e.Value == "" {
+		return fmt.Sprintf("%s: %v", e.Kind, e.Err)
+	}
 	return fmt.Sprintf("%s %q: %v", e.Kind, e.Value, e.Err)
 }
 
@@ -135,7 +141,7 @@ func NewKeyRules(spec KeySpec) (*KeyRules, error) {
 		return nil, &KeyRuleError{Kind: "body-limit", Value: fmt.Sprint(spec.BodyLimit), Err: errors.New("want a size of 0 or more bytes")}
 	}
 	if n := len(spec.Paths) + len(spec.BodyPaths) + len(spec.BodyFields); n > maxKeyRules {
-		return nil, &KeyRuleError{Kind: "key rules", Value: fmt.Sprint(n), Err: fmt.Errorf("at most %d rule lines", maxKeyRules)}
+		return nil, &KeyRuleError{Kind: "key rules", Err: fmt.Errorf("%d lines, at most %d", n, maxKeyRules)}
 	}
 	for i, p := range spec.Paths {
 		pr, err := compileRule(p, 1)
@@ -279,21 +285,40 @@ func checkField(f string) error {
 // none). ok is false when no rule gives one. It does not keep or change
 // the slices given.
 func (r *KeyRules) Key(method string, path, contentType, body []byte) (key string, ok bool) {
+	var buf [maxValueBytes]byte
+	k, ok := r.keyBytes(method, path, contentType, body, &buf)
+	return string(k), ok
+}
+
+// Hash is KeyHash(Key(…)) without making the key a string: the request
+// path calls this one (no allocation).
+func (r *KeyRules) Hash(method string, path, contentType, body []byte) (hash uint64, ok bool) {
+	var buf [maxValueBytes]byte
+	k, ok := r.keyBytes(method, path, contentType, body, &buf)
+	if !ok {
+		return 0, false
+	}
+	return xxhash.Sum64(k), true
+}
+
+// keyBytes is Key; the key is a part of path, of body, or of buf (a body
+// value with escapes, unescaped).
+func (r *KeyRules) keyBytes(method string, path, contentType, body []byte, buf *[maxValueBytes]byte) ([]byte, bool) {
 	if r == nil {
-		return "", false
+		return nil, false
 	}
 	if q := bytes.IndexByte(path, '?'); q >= 0 {
 		path = path[:q]
 	}
 	if method == "POST" && len(body) > 0 && len(body) <= r.limit && len(r.fields) > 0 && jsonType(contentType) && r.bodyPath(path) {
-		if k, ok := r.bodyKey(body); ok {
+		if k := r.bodyKey(body, buf); k != nil {
 			return k, true
 		}
 	}
 	if k := r.match(path); k != nil {
-		return string(k), true
+		return k, true
 	}
-	return "", false
+	return nil, false
 }
 
 // jsonType reports whether a body of this Content-Type may be JSON: none
@@ -379,13 +404,13 @@ func (p *pathRule) matchSimple(s []byte) []byte {
 // the key of the first value the path rules give one. It is a scanner, not
 // a validator: it follows strings and nesting, and stops at the first thing
 // it cannot read (a malformed body gives the keys found before it).
-func (r *KeyRules) bodyKey(body []byte) (string, bool) {
+func (r *KeyRules) bodyKey(body []byte, buf *[maxValueBytes]byte) []byte {
 	depth := 0
 	for i := 0; i < len(body); {
 		switch body[i] {
 		case '{', '[':
 			if depth++; depth > maxBodyDepth {
-				return "", false
+				return nil
 			}
 			i++
 			continue
@@ -400,7 +425,7 @@ func (r *KeyRules) bodyKey(body []byte) (string, bool) {
 		}
 		name, esc, end := scanString(body, i)
 		if end < 0 {
-			return "", false
+			return nil
 		}
 		i = skipSpace(body, end)
 		if i >= len(body) || body[i] != ':' || esc || !r.isField(name) {
@@ -408,30 +433,30 @@ func (r *KeyRules) bodyKey(body []byte) (string, bool) {
 		}
 		i = skipSpace(body, i+1)
 		if i >= len(body) {
-			return "", false
+			return nil
 		}
 		switch body[i] {
 		case '"':
 			v, vesc, vend := scanString(body, i)
 			if vend < 0 {
-				return "", false
+				return nil
 			}
-			if k, ok := r.valueKey(v, vesc); ok {
-				return k, true
+			if k := r.valueKey(v, vesc, buf); k != nil {
+				return k
 			}
 			i = vend
 		case '[': // an array of strings; anything else in it ends the look
 			if depth++; depth > maxBodyDepth {
-				return "", false
+				return nil
 			}
 			i = skipSpace(body, i+1)
 			for i < len(body) && body[i] == '"' {
 				v, vesc, vend := scanString(body, i)
 				if vend < 0 {
-					return "", false
+					return nil
 				}
-				if k, ok := r.valueKey(v, vesc); ok {
-					return k, true
+				if k := r.valueKey(v, vesc, buf); k != nil {
+					return k
 				}
 				i = skipSpace(body, vend)
 				if i < len(body) && body[i] == ',' {
@@ -440,7 +465,7 @@ func (r *KeyRules) bodyKey(body []byte) (string, bool) {
 			}
 		}
 	}
-	return "", false
+	return nil
 }
 
 func (r *KeyRules) isField(name []byte) bool {
@@ -452,20 +477,17 @@ func (r *KeyRules) isField(name []byte) bool {
 	return false
 }
 
-// valueKey is the key of a body string value (esc: it has escapes).
-func (r *KeyRules) valueKey(v []byte, esc bool) (string, bool) {
+// valueKey is the key of a body string value (esc: it has escapes, and is
+// unescaped into buf), or nil.
+func (r *KeyRules) valueKey(v []byte, esc bool, buf *[maxValueBytes]byte) []byte {
 	if esc {
-		var buf [maxKeyBytes]byte
 		u, ok := unescape(buf[:0], v)
 		if !ok {
-			return "", false
+			return nil
 		}
 		v = u
 	}
-	if k := r.match(v); k != nil {
-		return string(k), true
-	}
-	return "", false
+	return r.match(v)
 }
 
 // scanString reads the JSON string that starts at s[i] == '"'. It returns

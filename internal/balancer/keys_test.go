@@ -101,6 +101,11 @@ func TestKeyZenoss(t *testing.T) {
 			k, ok := r.Key(tc.method, []byte(tc.path), ct, body)
 			assert.Equal(t, tc.want != "", ok)
 			assert.Equal(t, tc.want, k)
+			h, hok := r.Hash(tc.method, []byte(tc.path), ct, body)
+			assert.Equal(t, ok, hok)
+			if ok {
+				assert.Equal(t, KeyHash(k), h)
+			}
 		})
 	}
 }
@@ -184,7 +189,7 @@ func TestKeyRulesRefused(t *testing.T) {
 		{"bad field", KeySpec{BodyFields: []string{"uid", `u"id`}}, "key-body-field", 1, "without quotes"},
 		{"empty field", KeySpec{BodyFields: []string{""}}, "key-body-field", 0, "1 to 128"},
 		{"negative limit", KeySpec{BodyLimit: -1}, "body-limit", 0, "0 or more"},
-		{"too many", KeySpec{BodyFields: strings.Fields(strings.Repeat("f ", 65))}, "key rules", 0, "at most 64"},
+		{"too many", KeySpec{BodyFields: strings.Fields(strings.Repeat("f ", 65))}, "key rules", 0, "key rules: 65 lines, at most 64"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := NewKeyRules(tc.spec)
@@ -332,7 +337,8 @@ func TestBodyKeyMatchesDecoder(t *testing.T) {
 		var v any
 		require.NoError(t, json.Unmarshal([]byte(body), &v))
 		want := firstDeviceUID(v, re)
-		got, _ := r.bodyKey([]byte(body))
+		var buf [maxValueBytes]byte
+		got := string(r.bodyKey([]byte(body), &buf))
 		assert.Equal(t, want, got, body)
 	}
 }
@@ -395,10 +401,16 @@ func BenchmarkKey(b *testing.B) {
 		if bc.body == "" {
 			body = nil
 		}
-		b.Run(bc.name, func(b *testing.B) {
+		b.Run(bc.name+"/Key", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				r.Key(bc.method, path, bc.ct, body)
+			}
+		})
+		b.Run(bc.name+"/Hash", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				r.Hash(bc.method, path, bc.ct, body)
 			}
 		})
 	}

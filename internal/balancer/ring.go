@@ -2,8 +2,8 @@ package balancer
 
 import (
 	"iter"
-	"math/bits"
 	"math"
+	"math/bits"
 	"slices"
 	"strconv"
 
