@@ -403,21 +403,27 @@ func BenchmarkPickKeyed(b *testing.B) {
 
 func BenchmarkDispatchKeyed(b *testing.B) {
 	lb, a := affinityLB(&testing.T{}, 2, 4, KeyAffinity{})
+	t0 := time.Unix(1000, 0)
+	a.clock = func() time.Time { return t0 } // the waiters never reach max-wait
 	A, B := lb.backends[0], lb.backends[1]
 	var q []*waiter
 	for i := range 8 {
 		w := keyed(keyHome(a, 1, i))
-		w.since = time.Now()
+		w.since = t0
 		q = append(q, w)
 	}
 	last := keyed(keyHome(a, 0, 0))
-	last.since = time.Now()
+	last.since = t0
 	b.ReportAllocs()
 	for b.Loop() {
 		A.outstanding, B.outstanding = 3, 4
 		last.done = false
 		lb.queue = append(append(lb.queue[:0], q...), last)
 		lb.dispatchKeyedLocked(a) // grants the last
-		<-last.ch
+		select {
+		case <-last.ch:
+		default:
+			b.Fatal("the slot did not go to the waiter whose home it is")
+		}
 	}
 }

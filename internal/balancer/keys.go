@@ -285,25 +285,23 @@ func checkField(f string) error {
 // none). ok is false when no rule gives one. It does not keep or change
 // the slices given.
 func (r *KeyRules) Key(method string, path, contentType, body []byte) (key string, ok bool) {
-	var buf [maxValueBytes]byte
-	k, ok := r.keyBytes(method, path, contentType, body, &buf)
+	k, ok := r.keyBytes(method, path, contentType, body)
 	return string(k), ok
 }
 
 // Hash is KeyHash(Key(…)) without making the key a string: the request
 // path calls this one (no allocation).
 func (r *KeyRules) Hash(method string, path, contentType, body []byte) (hash uint64, ok bool) {
-	var buf [maxValueBytes]byte
-	k, ok := r.keyBytes(method, path, contentType, body, &buf)
+	k, ok := r.keyBytes(method, path, contentType, body)
 	if !ok {
 		return 0, false
 	}
 	return xxhash.Sum64(k), true
 }
 
-// keyBytes is Key; the key is a part of path, of body, or of buf (a body
-// value with escapes, unescaped).
-func (r *KeyRules) keyBytes(method string, path, contentType, body []byte, buf *[maxValueBytes]byte) ([]byte, bool) {
+// keyBytes is Key; the key is a part of path, of body, or of a body value
+// with escapes, unescaped (the only case that allocates).
+func (r *KeyRules) keyBytes(method string, path, contentType, body []byte) ([]byte, bool) {
 	if r == nil {
 		return nil, false
 	}
@@ -311,7 +309,7 @@ func (r *KeyRules) keyBytes(method string, path, contentType, body []byte, buf *
 		path = path[:q]
 	}
 	if method == "POST" && len(body) > 0 && len(body) <= r.limit && len(r.fields) > 0 && jsonType(contentType) && r.bodyPath(path) {
-		if k := r.bodyKey(body, buf); k != nil {
+		if k := r.bodyKey(body); k != nil {
 			return k, true
 		}
 	}
@@ -404,7 +402,7 @@ func (p *pathRule) matchSimple(s []byte) []byte {
 // the key of the first value the path rules give one. It is a scanner, not
 // a validator: it follows strings and nesting, and stops at the first thing
 // it cannot read (a malformed body gives the keys found before it).
-func (r *KeyRules) bodyKey(body []byte, buf *[maxValueBytes]byte) []byte {
+func (r *KeyRules) bodyKey(body []byte) []byte {
 	depth := 0
 	for i := 0; i < len(body); {
 		switch body[i] {
@@ -441,7 +439,7 @@ func (r *KeyRules) bodyKey(body []byte, buf *[maxValueBytes]byte) []byte {
 			if vend < 0 {
 				return nil
 			}
-			if k := r.valueKey(v, vesc, buf); k != nil {
+			if k := r.valueKey(v, vesc); k != nil {
 				return k
 			}
 			i = vend
@@ -455,7 +453,7 @@ func (r *KeyRules) bodyKey(body []byte, buf *[maxValueBytes]byte) []byte {
 				if vend < 0 {
 					return nil
 				}
-				if k := r.valueKey(v, vesc, buf); k != nil {
+				if k := r.valueKey(v, vesc); k != nil {
 					return k
 				}
 				i = skipSpace(body, vend)
@@ -478,10 +476,13 @@ func (r *KeyRules) isField(name []byte) bool {
 }
 
 // valueKey is the key of a body string value (esc: it has escapes, and is
-// unescaped into buf), or nil.
-func (r *KeyRules) valueKey(v []byte, esc bool, buf *[maxValueBytes]byte) []byte {
+// unescaped first), or nil.
+func (r *KeyRules) valueKey(v []byte, esc bool) []byte {
 	if esc {
-		u, ok := unescape(buf[:0], v)
+		if len(v) > maxValueBytes {
+			return nil
+		}
+		u, ok := unescape(make([]byte, 0, maxValueBytes), v)
 		if !ok {
 			return nil
 		}
