@@ -37,14 +37,14 @@ type KeyAffinity struct {
 	// takes any free slot. Default 50ms: it bounds the extra wait when one
 	// instance's keys are much hotter, or it is slow; in the simulation
 	// the longest waits were about 20 ms and it never came into play,
-	// while 10 ms served 6 % less.
+	// while 10 ms served 5–6 % less.
 	MaxWait time.Duration
 	// SpillBelow: a request goes elsewhere than its key's home (full, or
 	// over the bound) only to a backend with fewer than this many requests
 	// outstanding; otherwise it waits for its home. Default 1: only to an
 	// idle backend. A GIL-bound Zope is fully busy with one request, and a
 	// spilled request finds none of its objects cached and pushes others
-	// out: spilling to any free slot served 4 % less (simulation). A value
+	// out: spilling to any free slot served 3–4 % less (simulation). A value
 	// of the caps or more spills to any free slot.
 	SpillBelow int
 }
