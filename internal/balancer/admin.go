@@ -29,12 +29,25 @@ type BackendStatus struct {
 	Errors       int64        `json:"errors"`
 	LatencyMS    float64      `json:"latency_ms"` // moving average
 	LastError    string       `json:"last_error,omitempty"`
+
+	// Object affinity (affinity.go): requests served here with a key whose
+	// home this is, with a key whose home is another (spilled: that one
+	// was full, busy, down or failed), and without a key.
+	Home    int64 `json:"home"`
+	Spilled int64 `json:"spilled"`
+	NoKey   int64 `json:"no_key"`
 }
 
 // StatusReport is the balancer's state, as the admin API's /status.
 type StatusReport struct {
 	Backends []BackendStatus `json:"backends"`
 	Queue    int             `json:"queue"`
+
+	// Object affinity, over the backends listed: the share of requests
+	// served that had a key, and of those the share served at their key's
+	// home (0 before any).
+	KeyedShare float64 `json:"keyed_share"`
+	HomeShare  float64 `json:"home_share"`
 }
 
 // Status reports the balancer's state.
@@ -50,9 +63,26 @@ func (lb *Balancer) Status() StatusReport {
 			Cap: b.Cap, EffectiveCap: ec, SlowStart: b.up && ec < b.Cap,
 			Served: b.served.Load(), Errors: b.errors.Load(),
 			LatencyMS: float64(b.latency.Load()) / 1e6, LastError: b.lastErr,
+			Home: b.picks[pickHome].Load(), Spilled: b.picks[pickSpilled].Load(), NoKey: b.picks[pickNoKey].Load(),
 		})
 	}
+	r.KeyedShare, r.HomeShare = r.shares()
 	return r
+}
+
+// shares computes StatusReport's KeyedShare and HomeShare.
+func (r *StatusReport) shares() (keyed, home float64) {
+	var h, s, n int64
+	for _, b := range r.Backends {
+		h, s, n = h+b.Home, s+b.Spilled, n+b.NoKey
+	}
+	if h+s+n > 0 {
+		keyed = float64(h+s) / float64(h+s+n)
+	}
+	if h+s > 0 {
+		home = float64(h) / float64(h+s)
+	}
+	return keyed, home
 }
 
 func (lb *Balancer) find(name string) *Backend {

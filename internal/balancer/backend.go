@@ -11,7 +11,13 @@
 // idempotent (nothing has been sent to the client then). An admin API
 // (status, drain, undrain, Prometheus metrics) listens on a unix socket only.
 //
-// It knows nothing of patches or of Zenoss: backends are host:port pairs.
+// Object affinity (keys.go, ring.go, affinity.go) sends the requests about
+// one object (a Zenoss device) to one backend, whose cache holds it:
+// consistent hashing with bounded loads over the same caps and queue.
+//
+// It knows nothing of patches, and of Zenoss only the default object
+// affinity rules (DefaultKeySpec), which settings replace for other Zope
+// applications: backends are host:port pairs.
 package balancer
 
 import (
@@ -59,6 +65,8 @@ type Backend struct {
 	served  atomic.Int64
 	errors  atomic.Int64
 	latency atomic.Int64 // EWMA of response time, nanoseconds
+
+	picks [3]atomic.Int64 // object affinity: served at home, spilled, without a key (recordPick)
 
 	classes [6]prometheus.Counter // by status class 1xx..5xx; [0] = transport error
 	seconds prometheus.Observer

@@ -49,7 +49,8 @@ func (m *metrics) unregister(b *Backend) {
 	m.seconds.DeleteLabelValues(b.Name)
 }
 
-// gauges exposes live state read under the balancer's lock at scrape time.
+// gauges exposes live state read under the balancer's lock at scrape time,
+// and the object-affinity counters (atomics kept by recordPick).
 type gauges struct{ lb *Balancer }
 
 var (
@@ -57,6 +58,8 @@ var (
 	descUp          = prometheus.NewDesc("zenpatch_balancer_backend_up", "1 when the backend takes requests (up, not draining).", []string{"backend"}, nil)
 	descCap         = prometheus.NewDesc("zenpatch_balancer_backend_capacity", "Requests a backend may work on now (lower during slow start).", []string{"backend"}, nil)
 	descQueue       = prometheus.NewDesc("zenpatch_balancer_queue_length", "Requests waiting for a free backend.", nil, nil)
+	descPicks       = prometheus.NewDesc("zenpatch_balancer_affinity_requests_total",
+		"Requests served, by backend and placement: home (a key whose home is this backend), spilled (a key whose home is another), nokey.", []string{"backend", "placement"}, nil)
 )
 
 // Describe implements prometheus.Collector.
@@ -65,6 +68,7 @@ func (g gauges) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descUp
 	ch <- descCap
 	ch <- descQueue
+	ch <- descPicks
 }
 
 // Collect implements prometheus.Collector.
@@ -78,6 +82,9 @@ func (g gauges) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descOutstanding, prometheus.GaugeValue, float64(s.Outstanding), s.Name)
 		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, s.Name)
 		ch <- prometheus.MustNewConstMetric(descCap, prometheus.GaugeValue, float64(s.EffectiveCap), s.Name)
+		ch <- prometheus.MustNewConstMetric(descPicks, prometheus.CounterValue, float64(s.Home), s.Name, "home")
+		ch <- prometheus.MustNewConstMetric(descPicks, prometheus.CounterValue, float64(s.Spilled), s.Name, "spilled")
+		ch <- prometheus.MustNewConstMetric(descPicks, prometheus.CounterValue, float64(s.NoKey), s.Name, "nokey")
 	}
 	ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(st.Queue))
 }

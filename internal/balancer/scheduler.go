@@ -17,6 +17,12 @@ type waiter struct {
 	prefer  *Backend      // cookie affinity: wait for this one while it is up
 	exclude []*Backend    // backends that already failed this request
 	done    bool
+
+	// Object affinity (affinity.go).
+	hash  uint64    // the request's key, hashed (KeyRules.Hash)
+	keyed bool      // it has a key
+	since time.Time // when it was queued: MaxWait
+	home  bool      // set when granted: the backend is its key's home
 }
 
 func (w *waiter) accepts(b *Backend) bool {

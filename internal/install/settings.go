@@ -39,6 +39,8 @@ type BalancerSettings struct {
 	QueueTimeout   time.Duration // queue-timeout (seconds): then 503; default 30
 	Affinity       bool          // cookie-affinity on|off: default off
 	Procs          int           // procs: most CPUs the balancer's Go code uses at once (GOMAXPROCS; one while light); 0 = zenpatch's default (2)
+	// ObjectAffinity is the <affinity> section inside <balancer> (affinity.go).
+	ObjectAffinity AffinitySettings
 }
 
 // ReadSettings reads etc/zenpatch.conf (missing: defaults); the HTTP port
@@ -112,8 +114,20 @@ func (i *Install) ReadSettings(zc *ZopeConf) (*Settings, error) {
 			*dst = !on
 		}
 	}
+	if a := r.Children("affinity"); len(a) > 0 {
+		return nil, fmt.Errorf("%s: <affinity> belongs inside <balancer>", a[0].Pos)
+	}
 	for _, b := range r.Children("balancer") {
 		bs := &s.Balancer
+		switch a := b.Children("affinity"); len(a) {
+		case 0:
+		case 1:
+			if bs.ObjectAffinity, err = readAffinity(a[0]); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("%s: a second <affinity> (the first is at line %d): one is enough", a[1].Pos, a[0].Pos.Line)
+		}
 		if k := b.Get("listen"); k != nil {
 			if _, _, err := ParseAddress(k.Value); err != nil || !strings.Contains(k.Value, ":") {
 				return nil, &zconfig.Error{Pos: k.Pos, Msg: fmt.Sprintf("listen %q: want host:port (or :port)", k.Value)}
