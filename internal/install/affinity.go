@@ -58,11 +58,11 @@ func readAffinity(sec *zconfig.Section) (AffinitySettings, error) {
 	var a AffinitySettings
 	if len(sec.Sections) > 0 {
 		s := sec.Sections[0]
-		return a, fmt.Errorf("%s: <%s> inside <affinity>: it takes keys only", s.Pos, s.Type)
+		return a, &zconfig.Error{Pos: s.Pos, Msg: fmt.Sprintf("<%s> inside <affinity>: it takes keys only", s.Type)}
 	}
 	for _, k := range sec.Keys {
 		if !affinityKeys[k.Name] {
-			return a, fmt.Errorf("%s: %s: not a key of <affinity> (enabled, balance-factor, spill-below, max-wait, key-path, key-body-path, key-body-field, body-limit)", k.Pos, k.Name)
+			return a, &zconfig.Error{Pos: k.Pos, Msg: fmt.Sprintf("%s: not a key of <affinity> (enabled, balance-factor, spill-below, max-wait, key-path, key-body-path, key-body-field, body-limit)", k.Name)}
 		}
 	}
 	if k := sec.Get("enabled"); k != nil {
@@ -75,21 +75,21 @@ func readAffinity(sec *zconfig.Section) (AffinitySettings, error) {
 	if k := sec.Get("balance-factor"); k != nil {
 		f, err := strconv.ParseFloat(k.Value, 64)
 		if err != nil || f < 1 || f > 100 {
-			return a, fmt.Errorf("%s: balance-factor %q: want a number from 1 to 100 (1.25: a key's instance takes it while under 1.25 × the average load)", k.Pos, k.Value)
+			return a, &zconfig.Error{Pos: k.Pos, Msg: fmt.Sprintf("balance-factor %q: want a number from 1 to 100 (1.25: a key's instance takes it while under 1.25 × the average load)", k.Value)}
 		}
 		a.Factor = f
 	}
 	if k := sec.Get("spill-below"); k != nil {
 		n, err := strconv.Atoi(k.Value)
 		if err != nil || n < 1 || n > 1<<16 {
-			return a, fmt.Errorf("%s: spill-below %q: want a whole number from 1 (to an idle instance only) up", k.Pos, k.Value)
+			return a, &zconfig.Error{Pos: k.Pos, Msg: fmt.Sprintf("spill-below %q: want a whole number from 1 (to an idle instance only) up", k.Value)}
 		}
 		a.SpillBelow = n
 	}
 	if k := sec.Get("max-wait"); k != nil {
 		f, err := strconv.ParseFloat(k.Value, 64)
 		if err != nil || f <= 0 || f > 3600 {
-			return a, fmt.Errorf("%s: max-wait %q: want seconds above 0 (0.05: 50 ms)", k.Pos, k.Value)
+			return a, &zconfig.Error{Pos: k.Pos, Msg: fmt.Sprintf("max-wait %q: want seconds above 0 (0.05: 50 ms)", k.Value)}
 		}
 		a.MaxWait = time.Duration(f * float64(time.Second))
 	}
@@ -111,7 +111,7 @@ func readAffinity(sec *zconfig.Section) (AffinitySettings, error) {
 	if k := sec.Get("body-limit"); k != nil {
 		n, err := strconv.Atoi(k.Value)
 		if err != nil || n < 0 || n > balancer.MaxBody {
-			return a, fmt.Errorf("%s: body-limit %q: want bytes, a whole number from 0 (bodies are not read) to %d", k.Pos, k.Value, balancer.MaxBody)
+			return a, &zconfig.Error{Pos: k.Pos, Msg: fmt.Sprintf("body-limit %q: want bytes, a whole number from 0 (bodies are not read) to %d", k.Value, balancer.MaxBody)}
 		}
 		if n == 0 {
 			spec.BodyPaths = nil
@@ -128,10 +128,10 @@ func readAffinity(sec *zconfig.Section) (AffinitySettings, error) {
 		var ke *balancer.KeyRuleError
 		if errors.As(err, &ke) {
 			if ks := keysOf[ke.Kind]; ke.Index < len(ks) {
-				return a, fmt.Errorf("%s: %s %q: %v", ks[ke.Index].Pos, ke.Kind, ke.Value, ke.Err)
+				return a, &zconfig.Error{Pos: ks[ke.Index].Pos, Msg: fmt.Sprintf("%s %q: %v", ke.Kind, ke.Value, ke.Err)}
 			}
 		}
-		return a, fmt.Errorf("%s: <affinity>: %v", sec.Pos, err)
+		return a, &zconfig.Error{Pos: sec.Pos, Msg: fmt.Sprintf("<affinity>: %v", err)}
 	}
 	a.Rules = rules
 	return a, nil

@@ -80,11 +80,11 @@ func (i *Install) ReadSettings(zc *ZopeConf) (*Settings, error) {
 		}
 		return nil
 	}
-	if err := knownKeys(r, rootKeys, "balancer", "affinity"); err != nil {
+	if err := knownKeys(r, rootKeys, "balancer", "affinity"); err != nil { // <affinity> at the top gets its own error below
 		return nil, err
 	}
 	for _, b := range r.Children("balancer") {
-		if err := knownKeys(b, balancerKeys); err != nil {
+		if err := knownKeys(b, balancerKeys, "affinity"); err != nil {
 			return nil, err
 		}
 	}
@@ -115,7 +115,7 @@ func (i *Install) ReadSettings(zc *ZopeConf) (*Settings, error) {
 		}
 	}
 	if a := r.Children("affinity"); len(a) > 0 {
-		return nil, fmt.Errorf("%s: <affinity> belongs inside <balancer>", a[0].Pos)
+		return nil, &zconfig.Error{Pos: a[0].Pos, Msg: "<affinity> belongs inside <balancer>"}
 	}
 	for _, b := range r.Children("balancer") {
 		bs := &s.Balancer
@@ -126,7 +126,7 @@ func (i *Install) ReadSettings(zc *ZopeConf) (*Settings, error) {
 				return nil, err
 			}
 		default:
-			return nil, fmt.Errorf("%s: a second <affinity> (the first is at line %d): one is enough", a[1].Pos, a[0].Pos.Line)
+			return nil, &zconfig.Error{Pos: a[1].Pos, Msg: fmt.Sprintf("a second <affinity> (the first is at line %d): one is enough", a[0].Pos.Line)}
 		}
 		if k := b.Get("listen"); k != nil {
 			if _, _, err := ParseAddress(k.Value); err != nil || !strings.Contains(k.Value, ":") {
