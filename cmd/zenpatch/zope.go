@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zenpatch/zenpatch/internal/balancer"
 	"github.com/zenpatch/zenpatch/internal/zope"
 )
 
@@ -149,9 +151,11 @@ func printZopeStatus(inv *invocation, ctl *zope.Controller, sel []zope.Status, v
 	w := inv.stdout
 	fmt.Fprintf(w, "ZOPES=%d\n", ctl.Zopes)
 	lb := ctl.BalancerProc()
+	var lbStatus map[string]balancer.BackendStatus
 	switch {
 	case lb.Running():
 		fmt.Fprintf(w, "balancer  pid %d on %s\n", lb.PID, ctl.ListenAddr())
+		lbStatus = printAffinity(inv, ctl)
 	case lb.Stale() != "":
 		fmt.Fprintf(w, "balancer  not running (%s)\n", lb.Stale())
 	case ctl.Multi():
@@ -180,10 +184,35 @@ func printZopeStatus(inv *invocation, ctl *zope.Controller, sel []zope.Status, v
 		if s.Stale != "" {
 			extra += " (" + s.Stale + ")"
 		}
+		if b, ok := lbStatus[strconv.Itoa(s.N)]; ok && b.Home+b.Spilled > 0 {
+			extra += fmt.Sprintf("  home %.0f%% of %d keyed", 100*float64(b.Home)/float64(b.Home+b.Spilled), b.Home+b.Spilled)
+		}
 		if s.Running {
 			fmt.Fprintf(w, "instance %d  port %d  pid %d  %s  uptime %s%s\n", s.N, s.Port, s.PID, state, s.Uptime.Round(time.Second), extra)
 		} else {
 			fmt.Fprintf(w, "instance %d  port %d  %s%s\n", s.N, s.Port, state, extra)
 		}
 	}
+}
+
+// printAffinity prints the balancer's object-affinity figures (the share
+// of requests with a key, and of those the share served by their key's
+// home instance) and returns its backends by name; nil when it does not
+// answer.
+func printAffinity(inv *invocation, ctl *zope.Controller) map[string]balancer.BackendStatus {
+	ctx, cancel := context.WithTimeout(inv.ctx, 2*time.Second)
+	defer cancel()
+	st, err := ctl.Admin().Status(ctx)
+	if err != nil {
+		fmt.Fprintf(inv.stdout, "affinity  unknown: the balancer's admin API does not answer (%v)\n", err)
+		return nil
+	}
+	if st.KeyedShare > 0 {
+		fmt.Fprintf(inv.stdout, "affinity  %.0f%% of requests name a Zenoss object; %.0f%% of those served by the object's home instance\n", 100*st.KeyedShare, 100*st.HomeShare)
+	}
+	out := map[string]balancer.BackendStatus{}
+	for _, b := range st.Backends {
+		out[b.Name] = b
+	}
+	return out
 }
