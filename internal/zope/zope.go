@@ -851,7 +851,7 @@ func readRegular(path string) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(f, 64<<20))
 }
 
-// printf, print and println write one progress line to Out; starts and
+// printf and print write one progress line to Out; starts and
 // stops run concurrently, and Out may be any writer.
 func (c *Controller) printf(format string, a ...any) {
 	c.outMu.Lock()
@@ -865,8 +865,3 @@ func (c *Controller) print(a ...any) {
 	fmt.Fprint(c.Out, a...)
 }
 
-func (c *Controller) println(a ...any) {
-	c.outMu.Lock()
-	defer c.outMu.Unlock()
-	fmt.Fprintln(c.Out, a...)
-}
