@@ -96,12 +96,14 @@ func (lb *Balancer) record(b *Backend, err error) {
 		if b.up && b.failRun >= lb.cfg.Fall {
 			b.up = false
 			lb.cfg.Logger.Warn("backend down", "backend", b.Name, "addr", b.Addr, "err", err)
+			lb.dispatchLocked() // the last one down: the waiting are answered
 		}
 		return
 	}
 	b.failRun, b.okRun = 0, b.okRun+1
 	if !b.up && b.okRun >= lb.cfg.Rise {
-		b.up, b.upSince = true, time.Now()
+		b.up = true
+		b.startSlow(time.Now())
 		b.closeIdle() // they lead to the process that went down
 		lb.cfg.Logger.Info("backend up", "backend", b.Name, "addr", b.Addr, "slow_start", lb.cfg.SlowStart)
 		lb.dispatchLocked()
@@ -119,5 +121,6 @@ func (lb *Balancer) passiveFail(b *Backend, err error) {
 	if b.up {
 		b.up = false
 		lb.cfg.Logger.Warn("backend down (connect failed)", "backend", b.Name, "addr", b.Addr, "err", err)
+		lb.dispatchLocked()
 	}
 }

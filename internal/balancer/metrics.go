@@ -7,12 +7,13 @@ import (
 // metrics are the balancer's Prometheus metrics, in its own registry
 // (no global state), served on the admin socket at /metrics.
 type metrics struct {
-	reg      *prometheus.Registry
-	requests *prometheus.CounterVec
-	seconds  *prometheus.HistogramVec
-	rejected prometheus.Counter
-	timeouts prometheus.Counter
-	retries  prometheus.Counter
+	reg         *prometheus.Registry
+	requests    *prometheus.CounterVec
+	seconds     *prometheus.HistogramVec
+	rejected    prometheus.Counter
+	timeouts    prometheus.Counter
+	retries     prometheus.Counter
+	unavailable prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -27,7 +28,8 @@ func newMetrics() *metrics {
 	m.rejected = prometheus.NewCounter(prometheus.CounterOpts{Name: "zenpatch_balancer_queue_rejected_total", Help: "Requests answered 503 because the queue was full."})
 	m.timeouts = prometheus.NewCounter(prometheus.CounterOpts{Name: "zenpatch_balancer_queue_timeouts_total", Help: "Requests answered 503 after waiting queue-timeout."})
 	m.retries = prometheus.NewCounter(prometheus.CounterOpts{Name: "zenpatch_balancer_retries_total", Help: "Requests sent again to another backend."})
-	m.reg.MustRegister(m.requests, m.seconds, m.rejected, m.timeouts, m.retries)
+	m.unavailable = prometheus.NewCounter(prometheus.CounterOpts{Name: "zenpatch_balancer_unavailable_total", Help: "Requests answered 503 at once because no backend was up."})
+	m.reg.MustRegister(m.requests, m.seconds, m.rejected, m.timeouts, m.retries, m.unavailable)
 	return m
 }
 
@@ -57,6 +59,9 @@ var (
 	descUp          = prometheus.NewDesc("zenpatch_balancer_backend_up", "1 when the backend takes requests (up, not draining).", []string{"backend"}, nil)
 	descCap         = prometheus.NewDesc("zenpatch_balancer_backend_capacity", "Requests a backend may work on now (lower during slow start).", []string{"backend"}, nil)
 	descQueue       = prometheus.NewDesc("zenpatch_balancer_queue_length", "Requests waiting for a free backend.", nil, nil)
+	descBodyMem     = prometheus.NewDesc("zenpatch_balancer_body_memory_bytes", "Memory held by request and response bodies (bounded by the body memory budget).", nil, nil)
+	descSpool       = prometheus.NewDesc("zenpatch_balancer_spool_bytes", "Bytes in spool files (bodies too big for memory).", nil, nil)
+	descSpooled     = prometheus.NewDesc("zenpatch_balancer_spooled_bodies_total", "Bodies that went to a spool file.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
@@ -65,6 +70,9 @@ func (g gauges) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descUp
 	ch <- descCap
 	ch <- descQueue
+	ch <- descBodyMem
+	ch <- descSpool
+	ch <- descSpooled
 }
 
 // Collect implements prometheus.Collector.
@@ -80,4 +88,8 @@ func (g gauges) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descCap, prometheus.GaugeValue, float64(s.EffectiveCap), s.Name)
 	}
 	ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(st.Queue))
+	bs := g.lb.bodies
+	ch <- prometheus.MustNewConstMetric(descBodyMem, prometheus.GaugeValue, float64(bs.mem.Load()))
+	ch <- prometheus.MustNewConstMetric(descSpool, prometheus.GaugeValue, float64(bs.spool.Load()))
+	ch <- prometheus.MustNewConstMetric(descSpooled, prometheus.CounterValue, float64(bs.spooled.Load()))
 }
