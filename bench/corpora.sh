@@ -12,7 +12,8 @@
 #   ./bench/corpora.sh /tmp/smuggler /tmp/http-garden [RESULTS.jsonl]
 #
 # Needs: nginx, haproxy, python3 (apt-get install -y nginx-light haproxy python3).
-# Knobs: BASE (19300) for the ports, PARALLEL (16) smuggler probes at once.
+# Knobs: BASE (19300) for the ports, PARALLEL (16) smuggler probes at once,
+# ZENPATCH (a zenpatch binary to run instead of building this tree).
 set -euo pipefail
 [ $# -ge 2 ] || { echo "usage: $0 SMUGGLER_DIR HTTP_GARDEN_DIR [RESULTS.jsonl]" >&2; exit 2; }
 SMUGGLER=$(cd "$1" && pwd); GARDEN=$(cd "$2" && pwd); OUT=${3:-}
@@ -31,7 +32,11 @@ cleanup() {
   rm -rf "$TMP"
 }
 trap cleanup EXIT
-(cd "$ROOT" && go build -o "$TMP/zenpatch" ./cmd/zenpatch)
+ZP=${ZENPATCH:-}
+if [ -z "$ZP" ]; then
+  (cd "$ROOT" && go build -o "$TMP/zenpatch" ./cmd/zenpatch)
+  ZP=$TMP/zenpatch
+fi
 PY=$(python3 -c 'import sys; print(sys.executable)')
 E_Z=$((BASE + 1)); E_N=$((BASE + 2)); E_H=$((BASE + 3))
 F_Z=$((BASE + 11)); F_N=$((BASE + 12)); F_H=$((BASE + 13))
@@ -71,9 +76,9 @@ backend echo
 HAP
 haproxy -D -f "$TMP/haproxy.cfg" -p "$TMP/haproxy.pid"
 
-"$TMP/zenpatch" balance --listen "127.0.0.1:$F_Z" --backends "127.0.0.1:$E_Z" --max-conn 64 2>"$TMP/zenpatch.log" & PIDS+=($!)
+"$ZP" balance --listen "127.0.0.1:$F_Z" --backends "127.0.0.1:$E_Z" --max-conn 64 2>"$TMP/zenpatch.log" & PIDS+=($!)
 sleep 1.5
-echo "== fronts: zenpatch ($("$TMP/zenpatch" version 2>/dev/null | head -1)), $(nginx -v 2>&1), $(haproxy -v | head -1 | cut -d' ' -f1-3)"
+echo "== fronts: zenpatch ($("$ZP" version 2>/dev/null | head -1)), $(nginx -v 2>&1), $(haproxy -v | head -1 | cut -d' ' -f1-3)"
 echo "== corpora: smuggler $(git -C "$SMUGGLER" rev-parse --short HEAD 2>/dev/null || echo '?'), HTTP Garden $(git -C "$GARDEN" rev-parse --short HEAD 2>/dev/null || echo '?')"
 "$PY" "$HERE/corpora.py" run --smuggler "$SMUGGLER" --garden "$GARDEN" --parallel "${PARALLEL:-16}" \
   --front "zenpatch=127.0.0.1:$F_Z=$TMP/echo-$E_Z.log" \

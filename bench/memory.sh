@@ -61,15 +61,16 @@ ThreadingHTTPServer.request_queue_size = 64
 ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 PYEOF
 PIDS+=($!)
+for _ in $(seq 50); do curl -s -o /dev/null "http://$B/" && break; sleep 0.1; done
 
 balancer() { # start a fresh balancer; its pid in $Z
   "$ZP" balance --listen "$FRONT" --backends "$B" --max-conn 4 >"$TMP/zp.log" 2>&1 &
   Z=$!; PIDS+=("$Z")
-  for _ in $(seq 50); do curl -s -o /dev/null "http://$FRONT/" && return; sleep 0.1; done
+  for _ in $(seq 50); do [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$FRONT/")" = 200 ] && return; sleep 0.1; done
   echo "memory: the balancer did not start:" >&2; cat "$TMP/zp.log" >&2; exit 1
 }
 hwm() { awk '/^VmHWM/ {printf "%d", $2 / 1024}' "/proc/$1/status"; }
-stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
+stop() { kill "$1"; wait "$1" 2>/dev/null || true; [ -z "${DEBUG:-}" ] || cat "$TMP/zp.log"; }
 fail=0
 
 balancer
