@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -61,7 +62,7 @@ func (s *Server) Run(ctx context.Context) error {
 			MaxHeaderBytes:               MaxHeaderBytes - 4<<10, // net/http allows 4 KiB beyond it
 			DisableGeneralOptionsHandler: true,                   // OPTIONS * goes to Zope
 			ConnContext:                  withConn,
-			ErrorLog:                     slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+			ErrorLog:                     stdlog.New(serverLog{log}, "", 0),
 		}
 	}
 	var servers []*http.Server
@@ -102,6 +103,20 @@ func (s *Server) Run(ctx context.Context) error {
 		err = nil
 	}
 	return err
+}
+
+// serverLog takes net/http's server messages (an accept error, a handler
+// that panicked) to the log as warnings; its note on every request whose
+// query has a semicolon is left out (the query reaches Zope as it came).
+type serverLog struct{ l *slog.Logger }
+
+// Write implements io.Writer.
+func (s serverLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	if !strings.Contains(msg, "URL query contains semicolon") {
+		s.l.Warn(msg)
+	}
+	return len(p), nil
 }
 
 // ParseBackends reads a comma-separated host:port list into backends named
