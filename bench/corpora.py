@@ -43,6 +43,12 @@ class EchoHandler(socketserver.StreamRequestHandler):
     """Reads requests as fronts send them (CRLF, Content-Length or chunked)."""
 
     def handle(self):
+        try:
+            self.serve()
+        except OSError:
+            pass  # a front resetting its connection is no news
+
+    def serve(self):
         f = self.rfile
         while True:
             head = b""
@@ -284,15 +290,18 @@ def summarize(results, names, subject):
     """Counts per corpus and front, then the cases that matter."""
     def passed(v):
         return len(v[1])
-    print("| corpus | payloads | " + " | ".join("%s passed on / refused" % n for n in names) + " |")
+    print("passed on: the server behind got a request; refused: it got none, the front answered 4xx/5xx or closed;")
+    print("no answer: neither, the front still waiting for more")
+    print()
+    print("| corpus | payloads | " + " | ".join("%s: passed on / refused / no answer" % n for n in names) + " |")
     print("| --- | --- | " + " | ".join("---" for _ in names) + " |")
     for corpus in ("smuggler", "garden"):
         keys = [k for k in results if k[0] == corpus and not k[1].startswith("(")]
         row = []
         for n in names:
             ok = sum(1 for k in keys if passed(results[k][n]) > 0)
-            refused = sum(1 for k in keys if passed(results[k][n]) == 0 and re.match(r"[45]", results[k][n][0]))
-            row.append("%d / %d" % (ok, refused))
+            refused = sum(1 for k in keys if passed(results[k][n]) == 0 and re.search(r"[45]\d\d|closed", results[k][n][0]))
+            row.append("%d / %d / %d" % (ok, refused, len(keys) - ok - refused))
         print("| %s | %d | %s |" % ({"smuggler": "defparam/smuggler (probes)", "garden": "HTTP Garden"}[corpus], len(keys), " | ".join(row)))
     others = [n for n in names if n != subject]
     flagged = []
