@@ -19,7 +19,6 @@ package balancer
 
 import (
 	"math"
-	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -66,16 +65,16 @@ type Backend struct {
 	errors  atomic.Int64
 	latency atomic.Int64 // EWMA of response time, nanoseconds
 
-	classes    [6]prometheus.Counter // by status class 1xx..5xx; [0] = transport error
-	seconds    prometheus.Observer
-	addrs      []string          // Addr, then each of Extra
-	transports []*http.Transport // keep-alive connections to each of addrs
+	classes   [6]prometheus.Counter // by status class 1xx..5xx; [0] = transport error
+	seconds   prometheus.Observer
+	addrs     []string    // Addr, then each of Extra
+	upstreams []*upstream // keep-alive connections to each of addrs
 }
 
 // closeIdle drops the pooled connections to every address of the backend.
 func (b *Backend) closeIdle() {
-	for _, t := range b.transports {
-		t.CloseIdleConnections()
+	for _, u := range b.upstreams {
+		u.closeIdle()
 	}
 }
 

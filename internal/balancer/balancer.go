@@ -227,8 +227,8 @@ func (lb *Balancer) SetBackends(specs []BackendSpec) error {
 			continue
 		}
 		b := &Backend{BackendSpec: s, up: true, addrs: append([]string{s.Addr}, s.Extra...)}
-		for range b.addrs {
-			b.transports = append(b.transports, lb.newTransport())
+		for _, a := range b.addrs {
+			b.upstreams = append(b.upstreams, newUpstream(a, lb.cfg.DialTimeout))
 		}
 		lb.m.register(b)
 		next = append(next, b)

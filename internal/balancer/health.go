@@ -24,6 +24,7 @@ func (lb *Balancer) Start(ctx context.Context) {
 				return
 			case <-t.C:
 				lb.checkAll(ctx)
+				lb.sweepIdle()
 			case <-ramp.C:
 				lb.mu.Lock()
 				lb.dispatchLocked()
@@ -43,6 +44,20 @@ func (lb *Balancer) Stop() {
 	defer lb.mu.Unlock()
 	for _, b := range lb.backends {
 		b.closeIdle()
+	}
+}
+
+// sweepIdle drops pooled connections their Zope has closed, or idle too
+// long.
+func (lb *Balancer) sweepIdle() {
+	lb.mu.Lock()
+	bs := append([]*Backend(nil), lb.backends...)
+	lb.mu.Unlock()
+	now := time.Now()
+	for _, b := range bs {
+		for _, u := range b.upstreams {
+			u.sweep(now)
+		}
 	}
 }
 

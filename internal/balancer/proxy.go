@@ -1,8 +1,6 @@
 package balancer
 
 import (
-	"context"
-	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -15,8 +13,9 @@ import (
 )
 
 // The proxy path runs on the standard library: net/http's server in front
-// (with the checks of framing.go on each connection) and a net/http
-// Transport per backend address. Request bodies are read whole before an
+// (with the checks of framing.go on each connection), and to each backend
+// address a pool of connections spoken to with net/http's own request
+// writer and response reader (upstream.go). Request bodies are read whole before an
 // instance is chosen and responses whole before the client gets them (in
 // memory or spooled, see body.go), so an instance's slot is freed as soon as
 // the Zope has answered, however slowly the client reads, and a request can
@@ -35,32 +34,6 @@ func (e *dialError) Unwrap() error { return e.err }
 func isDialError(err error) bool {
 	var de *dialError
 	return errors.As(err, &de)
-}
-
-// newTransport is the connection pool to one backend address. The
-// Transport notices a pooled connection the Zope closes while it is idle
-// (it reads from idle connections) and drops it; a request that finds one
-// closed as it was sent goes again on a fresh connection when nothing of it
-// was written, or when it is idempotent (net/http's rules; the body is
-// given again through GetBody). Retries on another backend are the
-// balancer's business.
-func (lb *Balancer) newTransport() *http.Transport {
-	d := &net.Dialer{Timeout: lb.cfg.DialTimeout, KeepAlive: 30 * time.Second}
-	return &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := d.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, &dialError{err}
-			}
-			return c, nil
-		},
-		MaxIdleConnsPerHost:    1024, // the balancer's caps limit concurrency
-		IdleConnTimeout:        IdleTimeout,
-		ResponseHeaderTimeout:  lb.cfg.BackendTimeout,
-		MaxResponseHeaderBytes: MaxHeaderBytes,
-		DisableCompression:     true,                                                   // no Accept-Encoding added
-		TLSNextProto:           map[string]func(string, *tls.Conn) http.RoundTripper{}, // HTTP/1.1 only
-	}
 }
 
 // hopByHop are the headers that concern one connection only (RFC 9110 7.6.1,
@@ -143,9 +116,6 @@ func (lb *Balancer) serveOn(w http.ResponseWriter, r *http.Request, k int) {
 		Method: r.Method, URL: targetURL(r), Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: h, Host: host, ContentLength: rb.n,
 	}
-	if rb.n > 0 {
-		out.GetBody = func() (io.ReadCloser, error) { return readCloser{rb.reader()}, nil }
-	}
 
 	var prefer *Backend
 	if lb.cfg.Affinity {
@@ -177,11 +147,8 @@ func (lb *Balancer) serveOn(w http.ResponseWriter, r *http.Request, k int) {
 		if host == "" {
 			out.Host = addr
 		}
-		if rb.n > 0 {
-			out.Body = readCloser{rb.reader()}
-		}
 		start := time.Now()
-		resp, done, err := lb.exchange(b.transports[k], out, &rs)
+		resp, done, err := b.upstreams[k].exchange(out, &rb, idem, &rs, start.Add(lb.cfg.BackendTimeout))
 		if err == nil || errors.Is(err, errNoSpool) {
 			var ck *http.Cookie
 			if lb.cfg.Affinity && prefer != b {
@@ -273,27 +240,6 @@ func targetURL(r *http.Request) *url.URL {
 		return &url.URL{Scheme: "http", Opaque: ru}
 	}
 	return &url.URL{Scheme: "http", Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery, ForceQuery: r.URL.ForceQuery}
-}
-
-// exchange sends out through t and reads the whole response body into rs.
-// done ends the exchange (closes the response body, so the connection goes
-// back to the pool); call it once whatever err is. On errNoSpool the
-// response is good but the rest of its body is still to be read from
-// resp.Body.
-func (lb *Balancer) exchange(t *http.Transport, out *http.Request, rs *body) (resp *http.Response, done func(), err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), lb.cfg.BackendTimeout)
-	resp, err = t.RoundTrip(out.WithContext(ctx))
-	if err != nil {
-		return nil, cancel, err
-	}
-	done = func() {
-		resp.Body.Close()
-		cancel()
-	}
-	if resp.Body != http.NoBody {
-		err = rs.fill(resp.Body, resp.ContentLength, MaxBody)
-	}
-	return resp, done, err
 }
 
 // respond sends a response read whole.
