@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
@@ -288,23 +289,40 @@ func TestQueuedRequestsAnsweredWhenLastInstanceGoesDown(t *testing.T) {
 	assert.Equal(t, http.StatusOK, <-first, "the request in progress finishes")
 }
 
-// A client that gives up while its request waits in the queue leaves it.
-func TestQueuedRequestOfGoneClientLeavesQueue(t *testing.T) {
+// A client that gives up while its request waits in the queue: no Zope
+// works on its request.
+func TestQueuedRequestOfGoneClientNotSent(t *testing.T) {
 	a := newZope(t, true)
 	lb, front := newLB(t, Config{QueueTimeout: 20 * time.Second}, a)
+	done := make(chan int, 2)
 	for range 2 { // the cap
-		go get(t, front.URL)
+		go func() { c, _, _ := get(t, front.URL); done <- c }()
 	}
 	require.Eventually(t, func() bool { return a.cur.Load() == 2 }, 2*time.Second, time.Millisecond)
 	c, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
 	require.NoError(t, err)
-	_, err = io.WriteString(c, "GET / HTTP/1.1\r\nHost: z\r\n\r\n")
+	_, err = io.WriteString(c, "GET /gone HTTP/1.1\r\nHost: z\r\n\r\n")
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return lb.Status().Queue == 1 }, 2*time.Second, time.Millisecond)
 	c.Close()
-	require.Eventually(t, func() bool { return lb.Status().Queue == 0 }, 2*time.Second, time.Millisecond, "left the queue")
+	time.Sleep(goneCheckAfter) // a user who gave up
+	a.gate <- struct{}{}       // a slot comes free: the queued request gets it, and finds its client gone
+	require.Eventually(t, func() bool { return lb.Status().Queue == 0 }, 2*time.Second, time.Millisecond)
 	a.gate <- struct{}{}
-	a.gate <- struct{}{}
+	assert.Equal(t, http.StatusOK, <-done)
+	assert.Equal(t, http.StatusOK, <-done)
+	require.Eventually(t, func() bool { return lb.Status().Backends[0].Outstanding == 0 }, 2*time.Second, time.Millisecond)
+	assert.Zero(t, a.cur.Load(), "the gone client's request never reached the Zope")
+	assert.NotEqual(t, "/gone", a.lastReq.Load().URL.Path)
+	assert.Contains(t, metricsText(t, lb), "zenpatch_balancer_abandoned_total 1")
+}
+
+// metricsText is the balancer's Prometheus exposition.
+func metricsText(t *testing.T, lb *Balancer) string {
+	rec := httptest.NewRecorder()
+	lb.AdminHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	require.Equal(t, http.StatusOK, rec.Code)
+	return rec.Body.String()
 }
 
 // Issue 15 item 10: parsing as strict as nginx and HAProxy, and what they

@@ -14,6 +14,7 @@ type metrics struct {
 	timeouts    prometheus.Counter
 	retries     prometheus.Counter
 	unavailable prometheus.Counter
+	abandoned   prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -29,7 +30,8 @@ func newMetrics() *metrics {
 	m.timeouts = prometheus.NewCounter(prometheus.CounterOpts{Name: "zenpatch_balancer_queue_timeouts_total", Help: "Requests answered 503 after waiting queue-timeout."})
 	m.retries = prometheus.NewCounter(prometheus.CounterOpts{Name: "zenpatch_balancer_retries_total", Help: "Requests sent again to another backend."})
 	m.unavailable = prometheus.NewCounter(prometheus.CounterOpts{Name: "zenpatch_balancer_unavailable_total", Help: "Requests answered 503 at once because no backend was up."})
-	m.reg.MustRegister(m.requests, m.seconds, m.rejected, m.timeouts, m.retries, m.unavailable)
+	m.abandoned = prometheus.NewCounter(prometheus.CounterOpts{Name: "zenpatch_balancer_abandoned_total", Help: "Requests not sent to a backend because their client went away while they waited."})
+	m.reg.MustRegister(m.requests, m.seconds, m.rejected, m.timeouts, m.retries, m.unavailable, m.abandoned)
 	return m
 }
 

@@ -58,6 +58,11 @@ var (
 	valClose     = []string{"close"}
 )
 
+// goneCheckAfter is how long a request waits in the queue before the
+// balancer checks, as it leaves, that its client is still there (users
+// give up after seconds, not milliseconds; the check is a system call).
+const goneCheckAfter = 100 * time.Millisecond
+
 // handler serves the requests that come on listener k (0: Server.Public,
 // k: Server.Extra[k-1]) with the backends' address for that listener.
 func (lb *Balancer) handler(k int) http.Handler {
@@ -70,7 +75,8 @@ func (lb *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) { lb.serve
 // serveOn proxies one request that came on listener k.
 func (lb *Balancer) serveOn(w http.ResponseWriter, r *http.Request, k int) {
 	ip := ""
-	if cc, ok := r.Context().Value(connKey{}).(*clientConn); ok {
+	cc, _ := r.Context().Value(connKey{}).(*clientConn)
+	if cc != nil {
 		cc.inHandler.Store(true)
 		defer cc.inHandler.Store(false)
 		if f := cc.fr.takeHead(); f != 0 {
@@ -129,7 +135,13 @@ func (lb *Balancer) serveOn(w http.ResponseWriter, r *http.Request, k int) {
 	var tried []*Backend
 	reached := false
 	for {
-		b, err := lb.acquire(r.Context(), prefer, tried)
+		b, waited, err := lb.acquireWait(r.Context(), prefer, tried)
+		if err == nil && waited >= goneCheckAfter && cc != nil && cc.gone() {
+			// Its client went away while it waited: no Zope works on it.
+			lb.release(b, 0, false)
+			lb.m.abandoned.Inc()
+			return
+		}
 		if err != nil {
 			switch {
 			case r.Context().Err() != nil: // the client has gone

@@ -143,6 +143,13 @@ func (lb *Balancer) peerLatencyLocked(b *Backend) int64 {
 // acquire reserves a slot on a backend, waiting in the FIFO queue when all
 // are full.
 func (lb *Balancer) acquire(ctx context.Context, prefer *Backend, exclude []*Backend) (*Backend, error) {
+	b, _, err := lb.acquireWait(ctx, prefer, exclude)
+	return b, err
+}
+
+// acquireWait is acquire, and says how long the request waited in the
+// queue.
+func (lb *Balancer) acquireWait(ctx context.Context, prefer *Backend, exclude []*Backend) (*Backend, time.Duration, error) {
 	w := &waiter{prefer: prefer, exclude: exclude}
 	lb.mu.Lock()
 	if len(lb.queue) == 0 {
@@ -150,31 +157,32 @@ func (lb *Balancer) acquire(ctx context.Context, prefer *Backend, exclude []*Bac
 		if b := lb.pickLocked(w, &now); b != nil {
 			b.outstanding++
 			lb.mu.Unlock()
-			return b, nil
+			return b, 0, nil
 		}
 	}
 	if !lb.upFor(w) {
 		lb.mu.Unlock()
-		return nil, ErrNoneUp
+		return nil, 0, ErrNoneUp
 	}
 	if len(lb.queue) >= lb.cfg.QueueSize {
 		lb.mu.Unlock()
 		lb.m.rejected.Inc()
-		return nil, ErrQueueFull
+		return nil, 0, ErrQueueFull
 	}
 	w.ch = make(chan *Backend, 1)
 	lb.queue = append(lb.queue, w)
 	lb.dispatchLocked() // a slot may be free for this one (queue was not empty)
 	lb.mu.Unlock()
 
+	queued := time.Now()
 	t := time.NewTimer(lb.cfg.QueueTimeout)
 	defer t.Stop()
 	select {
 	case b := <-w.ch:
 		if b == nil {
-			return nil, ErrNoneUp
+			return nil, time.Since(queued), ErrNoneUp
 		}
-		return b, nil
+		return b, time.Since(queued), nil
 	case <-t.C:
 	case <-ctx.Done():
 	}
@@ -189,10 +197,10 @@ func (lb *Balancer) acquire(ctx context.Context, prefer *Backend, exclude []*Bac
 		lb.removeLocked(w)
 	}
 	if ctx.Err() != nil {
-		return nil, ctx.Err()
+		return nil, time.Since(queued), ctx.Err()
 	}
 	lb.m.timeouts.Inc()
-	return nil, ErrQueueTimeout
+	return nil, time.Since(queued), ErrQueueTimeout
 }
 
 func (lb *Balancer) removeLocked(w *waiter) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -209,18 +210,17 @@ func (u *upstream) exchange(req *http.Request, body *body, idem bool, rs *body, 
 	}
 }
 
-// roundTrip writes req (its body from body) and reads the response head;
+// roundTrip writes req (its body from b) and reads the response head;
 // 1xx interim responses are passed over.
 func (pc *upConn) roundTrip(req *http.Request, b *body, deadline time.Time) (*http.Response, error) {
 	pc.written, pc.read = 0, 0
 	if err := pc.c.SetDeadline(deadline); err != nil {
 		return nil, err
 	}
-	req.Body = nil
-	if b.n > 0 {
-		req.Body = readCloser{b.reader()}
+	err := writeHead(pc.bw, req)
+	if err == nil && b.n > 0 {
+		_, err = io.Copy(pc.bw, b.reader())
 	}
-	err := req.Write(pc.bw)
 	if err == nil {
 		err = pc.bw.Flush()
 	}
@@ -244,4 +244,48 @@ func (pc *upConn) roundTrip(req *http.Request, b *body, deadline time.Time) (*ht
 		}
 		// an interim answer (100 Continue, 103 Early Hints): its head only
 	}
+}
+
+// writeHead writes req's request line and header section in HTTP/1.1 wire
+// format, as net/http's Request.Write would (without sorting the header
+// names, which costs a tenth of the request's CPU). Names and values come
+// from net/http's server, which has checked them (no CR, LF or NUL), or from
+// the balancer. The length is req.ContentLength, stated for any body and for
+// POST, PUT and PATCH without one.
+func writeHead(bw *bufio.Writer, req *http.Request) error {
+	target := req.URL.RequestURI()
+	for i := 0; i < len(target); i++ {
+		if c := target[i]; c < ' ' || c == 0x7f {
+			return errors.New("control character in the request target")
+		}
+	}
+	bw.WriteString(req.Method)
+	bw.WriteByte(' ')
+	bw.WriteString(target)
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(req.Host)
+	bw.WriteString("\r\n")
+	for k, vv := range req.Header {
+		switch k {
+		case "Host", "Content-Length", "Transfer-Encoding", "Trailer", "Connection":
+			continue
+		}
+		for _, v := range vv {
+			if v == "" && k == "User-Agent" {
+				continue
+			}
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+	if n := req.ContentLength; n > 0 || req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch {
+		bw.WriteString("Content-Length: ")
+		var num [20]byte
+		bw.Write(strconv.AppendInt(num[:0], n, 10))
+		bw.WriteString("\r\n")
+	}
+	_, err := bw.WriteString("\r\n")
+	return err
 }
