@@ -132,7 +132,8 @@ func (lb *Balancer) Undrain(name string) error {
 		return fmt.Errorf("no backend %q", name)
 	}
 	b.draining = false
-	b.up, b.failRun, b.okRun, b.upSince = true, 0, lb.cfg.Rise, time.Now()
+	b.up, b.failRun, b.okRun = true, 0, lb.cfg.Rise
+	b.startSlow(time.Now())
 	b.closeIdle() // a restarted instance: the old ones are dead
 	lb.dispatchLocked()
 	return nil

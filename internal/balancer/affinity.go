@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"slices"
 	"time"
 )
 
@@ -221,7 +222,8 @@ func (lb *Balancer) pickKeyedLocked(a *affinity, w *waiter, now *time.Time) *Bac
 //     backend with fewer than SpillBelow requests (one about to idle).
 //
 // Granted waiters get w.home set. Without keys, and when a is not ready
-// (nil, or its ring is stale), it grants what dispatchLocked grants.
+// (nil, or its ring is stale), it grants what dispatchLocked grants; like
+// it, it answers at once (nil) the waiters for which no backend is up.
 func (lb *Balancer) dispatchKeyedLocked(a *affinity) {
 	if len(lb.queue) == 0 {
 		return
@@ -234,12 +236,18 @@ func (lb *Balancer) dispatchKeyedLocked(a *affinity) {
 		}
 	}
 	ready := a.ready(lb)
-	for pass := 1; pass <= 2 && free > 0; pass++ {
-		if pass == 2 && (!ready || a.homeOnly) {
+	anyUp := slices.ContainsFunc(lb.backends, func(b *Backend) bool { return b.up })
+	for pass := 1; pass <= 2; pass++ {
+		if pass == 2 && (free == 0 || !ready || a.homeOnly) {
 			break
 		}
 		keep := lb.queue[:0]
 		for _, w := range lb.queue {
+			if pass == 1 && (!anyUp || len(w.exclude) > 0 && !lb.upFor(w)) {
+				w.done = true // no instance up that it would take: answered at once
+				w.ch <- nil
+				continue
+			}
 			if free > 0 {
 				var b *Backend
 				home := false

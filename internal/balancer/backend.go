@@ -5,8 +5,11 @@
 // 503 with Retry-After past QueueTimeout. A request goes to the eligible
 // backend with the fewest outstanding requests. Backends are checked
 // actively (HTTP GET, rise/fall) and passively (connect errors); a backend
-// that comes (back) up gets a share that ramps up over SlowStart, since a
-// fresh Zope's caches are cold. A request that never reached a backend is
+// that comes (back) up starts with a cap of one request, raised as fast as
+// its response times keep up with its peers' (a warm instance is back at
+// full cap within a few requests), and at least linearly over SlowStart (a
+// cold one, slow to answer, is eased in). When no backend is up, a request
+// is answered 503 at once. A request that never reached a backend is
 // retried on another; one that did is retried only when its method is
 // idempotent (nothing has been sent to the client then). An admin API
 // (status, drain, undrain, Prometheus metrics) listens on a unix socket only.
@@ -26,7 +29,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/valyala/fasthttp"
 )
 
 // BackendSpec describes one backend.
@@ -56,7 +58,10 @@ type Backend struct {
 	BackendSpec
 	up          bool
 	draining    bool
-	upSince     time.Time // start of the slow-start ramp
+	upSince     time.Time // start of the slow start; zero: not in it
+	rampCap     int       // cap earned in slow start by answering as fast as the peers
+	rampN       int       // responses since rampCap was last raised
+	rampLat     int64     // moving average of response times since it came up, ns
 	outstanding int
 	okRun       int // consecutive good health checks
 	failRun     int // consecutive bad ones
@@ -68,16 +73,22 @@ type Backend struct {
 
 	picks [3]atomic.Int64 // object affinity: served at home, spilled, without a key (recordPick)
 
-	classes [6]prometheus.Counter // by status class 1xx..5xx; [0] = transport error
-	seconds prometheus.Observer
-	clients []*fasthttp.HostClient // keep-alive connections to Addr, then to each of Extra
+	classes   [6]prometheus.Counter // by status class 1xx..5xx; [0] = transport error
+	seconds   prometheus.Observer
+	addrs     []string    // Addr, then each of Extra
+	upstreams []*upstream // keep-alive connections to each of addrs
 }
 
 // closeIdle drops the pooled connections to every address of the backend.
 func (b *Backend) closeIdle() {
-	for _, c := range b.clients {
-		c.CloseIdleConnections()
+	for _, u := range b.upstreams {
+		u.closeIdle()
 	}
+}
+
+// startSlow begins the backend's slow start (mutex held).
+func (b *Backend) startSlow(now time.Time) {
+	b.upSince, b.rampCap, b.rampN, b.rampLat = now, 1, 0, 0
 }
 
 // state is the backend's state (mutex held).
@@ -91,8 +102,9 @@ func (b *Backend) state() BackendState {
 	return Up
 }
 
-// effCap is the cap now, lowered during slow start: it ramps linearly from
-// 1 to Cap over window after the backend came up.
+// effCap is the cap now, lowered during slow start: the cap its response
+// times have earned (rampCap), and at least a linear ramp from 1 to Cap over
+// window after the backend came up.
 func (b *Backend) effCap(now time.Time, window time.Duration) int {
 	if window <= 0 || b.upSince.IsZero() {
 		return b.Cap
@@ -102,7 +114,15 @@ func (b *Backend) effCap(now time.Time, window time.Duration) int {
 		return b.Cap
 	}
 	c := int(math.Ceil(float64(b.Cap) * float64(el) / float64(window)))
-	return max(1, min(c, b.Cap))
+	return max(1, b.rampCap, min(c, b.Cap))
+}
+
+// answered records one response: its status class and duration.
+func (b *Backend) answered(code int, d time.Duration) {
+	if c := code / 100; c >= 1 && c <= 5 {
+		b.classes[c].Inc()
+	}
+	b.observe(d)
 }
 
 // observe records one answered request's duration.

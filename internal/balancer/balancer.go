@@ -28,8 +28,15 @@ type Config struct {
 	Affinity       bool          // cookie affinity (Zope temp_folder sessions); default off
 	CookieName     string        // default "zenpatch_zope"
 	DialTimeout    time.Duration // connect to a backend; default 3s
-	BackendTimeout time.Duration // wait for a backend's response headers; default 300s (long Zenoss reports)
-	Logger         *slog.Logger  // default: discard
+	BackendTimeout time.Duration // a backend's whole answer, from sending the request; default 300s (long Zenoss reports)
+	// SpoolDir holds the spool files of bodies too big for memory (each
+	// unlinked as soon as it is made). Set, it is the balancer's own: made
+	// (mode 0700) and emptied of old spool files by New. Empty: the system's
+	// temporary directory, left as it is.
+	SpoolDir   string
+	BodyMemory int64        // bytes of bodies held in memory at once; default 32 MiB
+	SpoolLimit int64        // bytes of spool files at once; default 2 GiB
+	Logger     *slog.Logger // default: discard
 }
 
 // Defaults of Config, for those who show them (a front end's config).
@@ -75,6 +82,15 @@ func (c Config) Override(over Config) Config {
 	if over.CookieName != "" {
 		c.CookieName = over.CookieName
 	}
+	if over.SpoolDir != "" {
+		c.SpoolDir = over.SpoolDir
+	}
+	if over.BodyMemory != 0 {
+		c.BodyMemory = over.BodyMemory
+	}
+	if over.SpoolLimit != 0 {
+		c.SpoolLimit = over.SpoolLimit
+	}
 	if over.Logger != nil {
 		c.Logger = over.Logger
 	}
@@ -114,6 +130,12 @@ func (c *Config) defaults() {
 	}
 	def(&c.DialTimeout, 3*time.Second)
 	def(&c.BackendTimeout, 300*time.Second)
+	if c.BodyMemory == 0 {
+		c.BodyMemory = DefaultBodyMemory
+	}
+	if c.SpoolLimit == 0 {
+		c.SpoolLimit = DefaultSpoolLimit
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -121,15 +143,17 @@ func (c *Config) defaults() {
 
 // Balancer is an http.Handler that spreads requests over backends.
 type Balancer struct {
-	cfg       Config
-	mu        sync.Mutex
-	backends  []*Backend
-	queue     []*waiter
-	rr        int
-	health    *http.Client
-	m         *metrics
-	stopCheck context.CancelFunc
-	checks    sync.WaitGroup
+	cfg        Config
+	mu         sync.Mutex
+	backends   []*Backend
+	queue      []*waiter
+	rr         int
+	health     *http.Client
+	m          *metrics
+	bodies     *bodyStore
+	retryAfter string // Retry-After on 503, in seconds
+	stopCheck  context.CancelFunc
+	checks     sync.WaitGroup
 }
 
 // New makes a balancer over specs. Backends start up (optimistically, so a
@@ -137,7 +161,13 @@ type Balancer struct {
 // failed checks in a row, or one connect error, mark them down.
 func New(cfg Config, specs []BackendSpec) (*Balancer, error) {
 	cfg = cfg.WithDefaults()
-	lb := &Balancer{cfg: cfg, m: newMetrics()}
+	if cfg.SpoolDir != "" {
+		if err := prepareSpool(cfg.SpoolDir); err != nil {
+			return nil, err
+		}
+	}
+	lb := &Balancer{cfg: cfg, m: newMetrics(), bodies: newBodyStore(cfg.SpoolDir, cfg.BodyMemory, cfg.SpoolLimit),
+		retryAfter: strconv.Itoa(int(cfg.RetryAfter.Seconds()))}
 	lb.m.reg.MustRegister(gauges{lb})
 	lb.health = &http.Client{
 		Timeout:   cfg.HealthTimeout,
@@ -196,9 +226,9 @@ func (lb *Balancer) SetBackends(specs []BackendSpec) error {
 			delete(old, key)
 			continue
 		}
-		b := &Backend{BackendSpec: s, up: true}
-		for _, a := range append([]string{s.Addr}, s.Extra...) {
-			b.clients = append(b.clients, lb.newClient(a))
+		b := &Backend{BackendSpec: s, up: true, addrs: append([]string{s.Addr}, s.Extra...)}
+		for _, a := range b.addrs {
+			b.upstreams = append(b.upstreams, newUpstream(a, lb.cfg.DialTimeout))
 		}
 		lb.m.register(b)
 		next = append(next, b)

@@ -24,6 +24,7 @@ func (lb *Balancer) Start(ctx context.Context) {
 				return
 			case <-t.C:
 				lb.checkAll(ctx)
+				lb.sweepIdle()
 			case <-ramp.C:
 				lb.mu.Lock()
 				lb.dispatchLocked()
@@ -43,6 +44,20 @@ func (lb *Balancer) Stop() {
 	defer lb.mu.Unlock()
 	for _, b := range lb.backends {
 		b.closeIdle()
+	}
+}
+
+// sweepIdle drops pooled connections their Zope has closed, or idle too
+// long.
+func (lb *Balancer) sweepIdle() {
+	lb.mu.Lock()
+	bs := append([]*Backend(nil), lb.backends...)
+	lb.mu.Unlock()
+	now := time.Now()
+	for _, b := range bs {
+		for _, u := range b.upstreams {
+			u.sweep(now)
+		}
 	}
 }
 
@@ -96,12 +111,14 @@ func (lb *Balancer) record(b *Backend, err error) {
 		if b.up && b.failRun >= lb.cfg.Fall {
 			b.up = false
 			lb.cfg.Logger.Warn("backend down", "backend", b.Name, "addr", b.Addr, "err", err)
+			lb.dispatchLocked() // the last one down: the waiting are answered
 		}
 		return
 	}
 	b.failRun, b.okRun = 0, b.okRun+1
 	if !b.up && b.okRun >= lb.cfg.Rise {
-		b.up, b.upSince = true, time.Now()
+		b.up = true
+		b.startSlow(time.Now())
 		b.closeIdle() // they lead to the process that went down
 		lb.cfg.Logger.Info("backend up", "backend", b.Name, "addr", b.Addr, "slow_start", lb.cfg.SlowStart)
 		lb.dispatchLocked()
@@ -119,5 +136,6 @@ func (lb *Balancer) passiveFail(b *Backend, err error) {
 	if b.up {
 		b.up = false
 		lb.cfg.Logger.Warn("backend down (connect failed)", "backend", b.Name, "addr", b.Addr, "err", err)
+		lb.dispatchLocked()
 	}
 }

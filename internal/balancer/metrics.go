@@ -7,12 +7,14 @@ import (
 // metrics are the balancer's Prometheus metrics, in its own registry
 // (no global state), served on the admin socket at /metrics.
 type metrics struct {
-	reg      *prometheus.Registry
-	requests *prometheus.CounterVec
-	seconds  *prometheus.HistogramVec
-	rejected prometheus.Counter
-	timeouts prometheus.Counter
-	retries  prometheus.Counter
+	reg         *prometheus.Registry
+	requests    *prometheus.CounterVec
+	seconds     *prometheus.HistogramVec
+	rejected    prometheus.Counter
+	timeouts    prometheus.Counter
+	retries     prometheus.Counter
+	unavailable prometheus.Counter
+	abandoned   prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -27,7 +29,9 @@ func newMetrics() *metrics {
 	m.rejected = prometheus.NewCounter(prometheus.CounterOpts{Name: "zenpatch_balancer_queue_rejected_total", Help: "Requests answered 503 because the queue was full."})
 	m.timeouts = prometheus.NewCounter(prometheus.CounterOpts{Name: "zenpatch_balancer_queue_timeouts_total", Help: "Requests answered 503 after waiting queue-timeout."})
 	m.retries = prometheus.NewCounter(prometheus.CounterOpts{Name: "zenpatch_balancer_retries_total", Help: "Requests sent again to another backend."})
-	m.reg.MustRegister(m.requests, m.seconds, m.rejected, m.timeouts, m.retries)
+	m.unavailable = prometheus.NewCounter(prometheus.CounterOpts{Name: "zenpatch_balancer_unavailable_total", Help: "Requests answered 503 at once because no backend was up."})
+	m.abandoned = prometheus.NewCounter(prometheus.CounterOpts{Name: "zenpatch_balancer_abandoned_total", Help: "Requests not sent to a backend because their client went away while they waited."})
+	m.reg.MustRegister(m.requests, m.seconds, m.rejected, m.timeouts, m.retries, m.unavailable, m.abandoned)
 	return m
 }
 
@@ -60,6 +64,9 @@ var (
 	descQueue       = prometheus.NewDesc("zenpatch_balancer_queue_length", "Requests waiting for a free backend.", nil, nil)
 	descPicks       = prometheus.NewDesc("zenpatch_balancer_affinity_requests_total",
 		"Requests served, by backend and placement: home (a key whose home is this backend), spilled (a key whose home is another), nokey.", []string{"backend", "placement"}, nil)
+	descBodyMem = prometheus.NewDesc("zenpatch_balancer_body_memory_bytes", "Memory held by request and response bodies (bounded by the body memory budget).", nil, nil)
+	descSpool   = prometheus.NewDesc("zenpatch_balancer_spool_bytes", "Bytes in spool files (bodies too big for memory).", nil, nil)
+	descSpooled = prometheus.NewDesc("zenpatch_balancer_spooled_bodies_total", "Bodies that went to a spool file.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
@@ -69,6 +76,9 @@ func (g gauges) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descCap
 	ch <- descQueue
 	ch <- descPicks
+	ch <- descBodyMem
+	ch <- descSpool
+	ch <- descSpooled
 }
 
 // Collect implements prometheus.Collector.
@@ -87,4 +97,8 @@ func (g gauges) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descPicks, prometheus.CounterValue, float64(s.NoKey), s.Name, "nokey")
 	}
 	ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(st.Queue))
+	bs := g.lb.bodies
+	ch <- prometheus.MustNewConstMetric(descBodyMem, prometheus.GaugeValue, float64(bs.mem.Load()))
+	ch <- prometheus.MustNewConstMetric(descSpool, prometheus.GaugeValue, float64(bs.spool.Load()))
+	ch <- prometheus.MustNewConstMetric(descSpooled, prometheus.CounterValue, float64(bs.spooled.Load()))
 }

@@ -1,25 +1,25 @@
 package balancer
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"net"
-	"net/netip"
+	"net/http"
+	"net/textproto"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
-
-	"github.com/valyala/fasthttp"
 )
 
-// The proxy path runs on fasthttp: on two cores shared with the Zopes, the
-// balancer's CPU per request is taken from them, and fasthttp needs about
-// half of net/http's (see README, "Balancer figures"). Requests and
-// responses are buffered whole (MaxBody), so a backend's slot is freed as
-// soon as the Zope has answered, however slowly the client reads.
-
-// MaxBody is the largest request or response body the balancer carries.
-const MaxBody = 256 << 20
+// The proxy path runs on the standard library: net/http's server in front
+// (with the checks of framing.go on each connection), and to each backend
+// address a pool of connections spoken to with net/http's own request
+// writer and response reader (upstream.go). Request bodies are read whole before an
+// instance is chosen and responses whole before the client gets them (in
+// memory or spooled, see body.go), so an instance's slot is freed as soon as
+// the Zope has answered, however slowly the client reads, and a request can
+// be sent again when that is safe.
 
 // dialError marks a failure to connect: the request never reached the
 // backend, so any method may be sent to another.
@@ -33,224 +33,361 @@ func (e *dialError) Unwrap() error { return e.err }
 
 func isDialError(err error) bool {
 	var de *dialError
-	return errors.As(err, &de) || errors.Is(err, fasthttp.ErrDialTimeout)
-}
-
-// newClient is the connection pool to one backend. Retries on another
-// backend are the balancer's business; the client only replaces a stale
-// pooled connection. Whenever a backend restarts or fails, its idle
-// connections are dropped (they lead to the old process).
-func (lb *Balancer) newClient(addr string) *fasthttp.HostClient {
-	d := &net.Dialer{Timeout: lb.cfg.DialTimeout, KeepAlive: 30 * time.Second}
-	return &fasthttp.HostClient{
-		Addr: addr,
-		Dial: func(a string) (net.Conn, error) {
-			c, err := d.Dial("tcp", a)
-			if err != nil {
-				return nil, &dialError{err}
-			}
-			return c, nil
-		},
-		MaxConns:            1 << 16, // the balancer's caps limit concurrency
-		MaxIdleConnDuration: 60 * time.Second,
-		// One retry, on a fresh connection, only for an idempotent request
-		// whose pooled keep-alive connection the backend had closed.
-		MaxIdemponentCallAttempts: 2,
-		RetryIfErr: func(req *fasthttp.Request, attempts int, err error) (bool, bool) {
-			return false, attempts < 2 && idempotent(req.Header.Method()) &&
-				(errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF))
-		},
-		ReadTimeout:              lb.cfg.BackendTimeout,
-		WriteTimeout:             lb.cfg.BackendTimeout,
-		MaxResponseBodySize:      MaxBody,
-		ReadBufferSize:           MaxHeaderBytes,
-		NoDefaultUserAgentHeader: true,
-		DisablePathNormalizing:   true,
-		// DisableHeaderNamesNormalizing stays off: response header names
-		// are normalized ("keep-alive" becomes "Keep-Alive"), so that
-		// stripResponseHopByHop finds them in any case.
-	}
+	return errors.As(err, &de)
 }
 
 // hopByHop are the headers that concern one connection only (RFC 9110 7.6.1,
-// RFC 2616 13.5.1).
+// RFC 2616 13.5.1), as net/http spells them (it canonicalizes names on both
+// sides, so "keep-alive" arrives as "Keep-Alive").
 var hopByHop = [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
-// serve proxies one request that came on the public listener.
-func (lb *Balancer) serve(ctx *fasthttp.RequestCtx) { lb.serveOn(ctx, 0) }
+func isHopByHop(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
+}
 
-// serveOn proxies one request that came on listener k (0: Server.Public,
-// k: Server.Extra[k-1]) to the backend's address for that listener.
-func (lb *Balancer) serveOn(ctx *fasthttp.RequestCtx, k int) {
-	req := &ctx.Request
-	closeAfter := req.Header.ConnectionClose()
-	stripRequestHopByHop(&req.Header)
+// Header values shared by every request (net/http only reads them).
+var (
+	valHTTP      = []string{"http"}
+	valHTTPS     = []string{"https"}
+	valNone      = []string{""} // an empty User-Agent: net/http's Transport then sends none
+	valPlainText = []string{"text/plain; charset=utf-8"}
+	valClose     = []string{"close"}
+)
+
+// goneCheckAfter is how long a request waits in the queue before the
+// balancer checks, as it leaves, that its client is still there (users
+// give up after seconds, not milliseconds; the check is a system call).
+const goneCheckAfter = 100 * time.Millisecond
+
+// handler serves the requests that come on listener k (0: Server.Public,
+// k: Server.Extra[k-1]) with the backends' address for that listener.
+func (lb *Balancer) handler(k int) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { lb.serveOn(w, r, k) })
+}
+
+// ServeHTTP proxies a request as if it came on the public listener.
+func (lb *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) { lb.serveOn(w, r, 0) }
+
+// serveOn proxies one request that came on listener k.
+func (lb *Balancer) serveOn(w http.ResponseWriter, r *http.Request, k int) {
+	ip := ""
+	cc, _ := r.Context().Value(connKey{}).(*clientConn)
+	if cc != nil {
+		cc.inHandler.Store(true)
+		defer cc.inHandler.Store(false)
+		if f := cc.fr.takeHead(); f != 0 {
+			lb.cfg.Logger.Debug("request refused", "client", cc.ip, "why", f.String())
+			answer(w, http.StatusBadRequest, "Bad request.\n", true, "")
+			return
+		}
+		ip = cc.ip
+	} else {
+		ip = clientIP(r.RemoteAddr)
+	}
+	if r.Method == http.MethodConnect {
+		answer(w, http.StatusMethodNotAllowed, "Method not allowed.\n", true, "")
+		return
+	}
+	rb := body{st: lb.bodies}
+	defer rb.release()
+	if r.ContentLength != 0 && !lb.readRequestBody(w, r, &rb) {
+		return
+	}
+
+	h := r.Header
+	stripHopByHop(h)
+	delete(h, "Expect") // 100-continue: net/http answered it as the body was read
 	// X-Forwarded-*: set from this connection; inbound values are replaced
 	// so a client cannot forge its address.
-	var ipb [64]byte
-	req.Header.SetBytesV("X-Forwarded-For", appendIP(ipb[:0], ctx.RemoteIP()))
-	noHost := len(req.Header.Host()) == 0 // HTTP/1.0 may have none
-	if noHost {
-		req.Header.Del("X-Forwarded-Host")
+	h["X-Forwarded-For"] = []string{ip}
+	host := r.Host // HTTP/1.0 may have none: then the instance's address
+	if host == "" {
+		delete(h, "X-Forwarded-Host")
 	} else {
-		req.Header.SetBytesV("X-Forwarded-Host", req.Header.Host())
+		h["X-Forwarded-Host"] = []string{host}
 	}
-	if ctx.IsTLS() {
-		req.Header.Set("X-Forwarded-Proto", "https")
+	if r.TLS != nil {
+		h["X-Forwarded-Proto"] = valHTTPS
 	} else {
-		req.Header.Set("X-Forwarded-Proto", "http")
+		h["X-Forwarded-Proto"] = valHTTP
 	}
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = valNone
+	}
+	out := &http.Request{
+		Method: r.Method, URL: targetURL(r), Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, Host: host, ContentLength: rb.n,
+	}
+
 	var prefer *Backend
 	if lb.cfg.Affinity {
-		prefer = lb.affinity(req.Header.Cookie(lb.cfg.CookieName))
-	}
-	idem := idempotent(req.Header.Method())
-	var tried []*Backend
-	for {
-		b, err := lb.acquire(ctx, prefer, tried)
-		if err != nil {
-			if len(tried) > 0 && errors.Is(err, ErrQueueTimeout) {
-				lb.badGateway(ctx)
-			} else {
-				lb.busy(ctx)
-			}
-			break
+		if c, err := r.Cookie(lb.cfg.CookieName); err == nil {
+			prefer = lb.affinity(c.Value)
 		}
-		if noHost { // fasthttp's client sends none without one: the Zope's own address
-			req.Header.SetHost(b.Addr)
+	}
+	idem := idempotent(r.Method)
+	rs := body{st: lb.bodies}
+	defer rs.release()
+	var tried []*Backend
+	reached := false
+	for {
+		b, waited, err := lb.acquireWait(r.Context(), prefer, tried)
+		if err == nil && waited >= goneCheckAfter && cc != nil && cc.gone() {
+			// Its client went away while it waited: no Zope works on it.
+			lb.release(b, 0, false)
+			lb.m.abandoned.Inc()
+			return
+		}
+		if err != nil {
+			switch {
+			case r.Context().Err() != nil: // the client has gone
+			case errors.Is(err, ErrNoneUp) && !reached:
+				lb.unavailable(w)
+			case errors.Is(err, ErrNoneUp), len(tried) > 0 && errors.Is(err, ErrQueueTimeout):
+				lb.badGateway(w)
+			default:
+				lb.busy(w)
+			}
+			return
+		}
+		addr := b.addrs[k]
+		out.URL.Host = addr
+		if host == "" {
+			out.Host = addr
 		}
 		start := time.Now()
-		err = b.clients[k].Do(req, &ctx.Response)
-		lb.release(b)
-		if err == nil {
-			b.observe(time.Since(start))
-			if c := ctx.Response.StatusCode() / 100; c >= 1 && c <= 5 {
-				b.classes[c].Inc()
-			}
-			stripResponseHopByHop(&ctx.Response.Header)
+		resp, done, err := b.upstreams[k].exchange(out, &rb, idem, &rs, start.Add(lb.cfg.BackendTimeout))
+		if err == nil || errors.Is(err, errNoSpool) {
+			var ck *http.Cookie
 			if lb.cfg.Affinity && prefer != b {
-				var ck fasthttp.Cookie
-				ck.SetKey(lb.cfg.CookieName)
-				ck.SetValue(b.Name)
-				ck.SetPath("/")
-				ck.SetHTTPOnly(true)
-				ck.SetSameSite(fasthttp.CookieSameSiteLaxMode)
-				ctx.Response.Header.SetCookie(&ck)
+				ck = &http.Cookie{Name: lb.cfg.CookieName, Value: b.Name, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode}
 			}
-			break
+			if err == nil {
+				done()
+				d := time.Since(start)
+				lb.release(b, d, true)
+				b.answered(resp.StatusCode, d)
+				lb.respond(w, r, resp, &rs, ck)
+				return
+			}
+			// no room to hold the rest: sent on as it comes, the slot held
+			lb.cfg.Logger.Warn("response streamed: no spool room", "backend", b.Name, "err", err)
+			lb.stream(w, r, resp, &rs, ck, func() {
+				done()
+				d := time.Since(start)
+				lb.release(b, d, true)
+				b.answered(resp.StatusCode, d)
+			})
+			return
 		}
+		done()
+		lb.release(b, 0, false)
+		rs.release()
 		b.errors.Add(1)
 		b.classes[0].Inc()
-		reached := !isDialError(err)
-		if !reached {
-			lb.passiveFail(b, err)
-		} else {
+		hit := !isDialError(err)
+		if hit {
+			reached = true
 			lb.setLastErr(b, err)
+		} else {
+			lb.passiveFail(b, err)
 		}
 		tried = append(tried, b)
 		// Never reached: any method may go elsewhere. Reached: only an
-		// idempotent one; nothing has been sent to the client yet.
-		if (reached && !idem) || len(tried) >= lb.count() {
-			lb.cfg.Logger.Warn("proxy error", "method", string(req.Header.Method()), "path", string(req.URI().Path()), "backend", b.Name, "err", err)
-			lb.badGateway(ctx)
-			break
-		}
-		lb.m.retries.Inc()
-		ctx.Response.Reset()
-		prefer = nil
-	}
-	if closeAfter {
-		ctx.SetConnectionClose()
-	}
-}
-
-// busy answers 503 with Retry-After (queue full or timed out).
-func (lb *Balancer) busy(ctx *fasthttp.RequestCtx) {
-	ctx.Response.Reset()
-	ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
-	ctx.SetContentType("text/plain; charset=utf-8")
-	ctx.Response.Header.Set("Retry-After", strconv.Itoa(int(lb.cfg.RetryAfter.Seconds())))
-	ctx.SetBodyString("Zenoss is busy: every Zope instance is working on other requests. Try again shortly.\n")
-}
-
-// badGateway answers 502: the request could not be served by any backend.
-func (lb *Balancer) badGateway(ctx *fasthttp.RequestCtx) {
-	ctx.Response.Reset()
-	ctx.SetStatusCode(fasthttp.StatusBadGateway)
-	ctx.SetContentType("text/plain; charset=utf-8")
-	ctx.SetBodyString("Bad gateway: the Zope instance did not answer.\n")
-}
-
-// stripRequestHopByHop and stripResponseHopByHop remove hop-by-hop
-// headers and those the Connection header names. Header names are
-// normalized on both sides (the server's requests and the client's
-// responses), so "keep-alive" is found as "Keep-Alive". One pass over the
-// headers, which does not allocate, finds which are there: usually none, or
-// only Connection.
-func stripRequestHopByHop(h *fasthttp.RequestHeader) {
-	var s hopScan
-	for k := range h.All() {
-		s.see(k)
-	}
-	s.strip(h)
-}
-
-// stripResponseHopByHop: see stripRequestHopByHop.
-func stripResponseHopByHop(h *fasthttp.ResponseHeader) {
-	var s hopScan
-	for k := range h.All() {
-		s.see(k)
-	}
-	s.strip(h)
-}
-
-// hopScan records which hop-by-hop headers a header has.
-type hopScan struct {
-	found [len(hopByHop)]bool
-	any   bool
-}
-
-func (s *hopScan) see(k []byte) {
-	for i, x := range hopByHop {
-		if string(k) == x {
-			s.found[i], s.any = true, true
+		// idempotent one (nothing has been sent to the client yet), and not
+		// when the answer itself was the trouble.
+		if (hit && (!idem || errors.Is(err, errBodyTooLarge))) || len(tried) >= lb.count() {
+			lb.cfg.Logger.Warn("proxy error", "method", r.Method, "path", r.URL.Path, "backend", b.Name, "err", err)
+			lb.badGateway(w)
 			return
 		}
+		lb.m.retries.Inc()
+		prefer = nil
 	}
 }
 
-// headers is what hopScan.strip needs of fasthttp's request and response
-// headers.
-type headers interface {
-	Peek(string) []byte
-	Del(string)
+// readRequestBody reads the request's body into rb (within ReadTimeout,
+// at most MaxBody); on failure it answers the client and returns false.
+func (lb *Balancer) readRequestBody(w http.ResponseWriter, r *http.Request, rb *body) bool {
+	if r.ContentLength > MaxBody {
+		answer(w, http.StatusRequestEntityTooLarge, "Request body too large.\n", true, "")
+		return false
+	}
+	dl, _ := w.(interface{ SetReadDeadline(time.Time) error })
+	if dl != nil {
+		_ = dl.SetReadDeadline(time.Now().Add(ReadTimeout))
+	}
+	err := rb.fill(r.Body, r.ContentLength, MaxBody)
+	if dl != nil {
+		_ = dl.SetReadDeadline(time.Time{})
+	}
+	if err == nil {
+		return true
+	}
+	var ne net.Error
+	switch {
+	case errors.Is(err, errBodyTooLarge):
+		answer(w, http.StatusRequestEntityTooLarge, "Request body too large.\n", true, "")
+	case errors.As(err, &ne) && ne.Timeout():
+		answer(w, http.StatusRequestTimeout, "Request timeout.\n", true, "")
+	case errors.Is(err, errNoSpool), errors.Is(err, errSpoolWrite):
+		lb.cfg.Logger.Warn("request body not held", "err", err)
+		lb.m.rejected.Inc()
+		answer(w, http.StatusServiceUnavailable, "Zenoss is busy: the balancer cannot hold more request bodies now. Try again shortly.\n", true, lb.retryAfter)
+	default:
+		answer(w, http.StatusBadRequest, "Bad request: "+err.Error()+"\n", true, "")
+	}
+	return false
 }
 
-func (s *hopScan) strip(h headers) {
-	if !s.any {
-		return
+// targetURL is the URL the request goes to the instance with: the request
+// target as the client sent it (origin form), or, for any other form, its
+// path and query.
+func targetURL(r *http.Request) *url.URL {
+	if ru := r.RequestURI; strings.HasPrefix(ru, "/") && !strings.HasPrefix(ru, "//") {
+		return &url.URL{Scheme: "http", Opaque: ru}
 	}
-	if s.found[0] { // Connection: the headers it names go too
-		for tok := range bytes.SplitSeq(h.Peek("Connection"), []byte(",")) {
-			if t := bytes.TrimSpace(tok); len(t) > 0 && !bytes.EqualFold(t, []byte("close")) && !bytes.EqualFold(t, []byte("keep-alive")) {
-				h.Del(string(t))
+	return &url.URL{Scheme: "http", Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery, ForceQuery: r.URL.ForceQuery}
+}
+
+// respond sends a response read whole.
+func (lb *Balancer) respond(w http.ResponseWriter, r *http.Request, resp *http.Response, rs *body, ck *http.Cookie) {
+	wh := w.Header()
+	copyResponseHeader(wh, resp.Header)
+	if bodyAllowed(r.Method, resp.StatusCode) {
+		wh["Content-Length"] = []string{strconv.FormatInt(rs.n, 10)}
+	}
+	if ck != nil {
+		http.SetCookie(w, ck)
+	}
+	writeDeadline(w)
+	w.WriteHeader(resp.StatusCode)
+	if rs.n > 0 && r.Method != http.MethodHead {
+		_ = rs.writeTo(w)
+	}
+}
+
+// stream sends a response whose body could not all be held: what was held,
+// then the rest as it comes; finish is called when the body is read.
+func (lb *Balancer) stream(w http.ResponseWriter, r *http.Request, resp *http.Response, rs *body, ck *http.Cookie, finish func()) {
+	finished := false
+	defer func() {
+		if !finished {
+			finish()
+		}
+	}()
+	wh := w.Header()
+	copyResponseHeader(wh, resp.Header)
+	if resp.ContentLength >= 0 && bodyAllowed(r.Method, resp.StatusCode) {
+		wh["Content-Length"] = []string{strconv.FormatInt(resp.ContentLength, 10)}
+	}
+	if ck != nil {
+		http.SetCookie(w, ck)
+	}
+	writeDeadline(w)
+	w.WriteHeader(resp.StatusCode)
+	err := rs.writeTo(w)
+	if err == nil {
+		_, err = io.Copy(w, resp.Body)
+	}
+	finish()
+	finished = true
+	if err != nil {
+		// The client must not take a cut-off body for a whole one.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// writeDeadline gives the client WriteTimeout to take the response.
+func writeDeadline(w http.ResponseWriter) {
+	if d, ok := w.(interface{ SetWriteDeadline(time.Time) error }); ok {
+		_ = d.SetWriteDeadline(time.Now().Add(WriteTimeout))
+	}
+}
+
+// bodyAllowed says whether a response to method with this status has a
+// body whose length the balancer states.
+func bodyAllowed(method string, code int) bool {
+	return method != http.MethodHead && code >= 200 && code != http.StatusNoContent && code != http.StatusNotModified
+}
+
+// stripHopByHop removes hop-by-hop headers, and those the Connection header
+// names, from a request's headers (in place; no allocation when there are
+// none).
+func stripHopByHop(h http.Header) {
+	if c, ok := h["Connection"]; ok {
+		for _, v := range c {
+			for tok := range strings.SplitSeq(v, ",") {
+				if t := textproto.TrimString(tok); t != "" && !strings.EqualFold(t, "close") && !strings.EqualFold(t, "keep-alive") {
+					delete(h, textproto.CanonicalMIMEHeaderKey(t))
+				}
 			}
 		}
 	}
-	for i, k := range hopByHop {
-		if s.found[i] {
-			h.Del(k)
-		}
+	for _, k := range hopByHop {
+		delete(h, k)
 	}
 }
 
-// appendIP appends ip's text form (IPv4-mapped addresses as IPv4).
-func appendIP(dst []byte, ip net.IP) []byte {
-	a, ok := netip.AddrFromSlice(ip)
-	if !ok {
-		return append(dst, ip.String()...)
+// copyResponseHeader copies an instance's response headers but the
+// hop-by-hop ones (and those its Connection header names) into dst. A
+// response without Content-Type gets none (net/http would guess one).
+func copyResponseHeader(dst, src http.Header) {
+	for k, v := range src {
+		if !isHopByHop(k) {
+			dst[k] = v
+		}
 	}
-	return a.Unmap().AppendTo(dst)
+	if c, ok := src["Connection"]; ok {
+		for _, v := range c {
+			for tok := range strings.SplitSeq(v, ",") {
+				if t := textproto.TrimString(tok); t != "" {
+					delete(dst, textproto.CanonicalMIMEHeaderKey(t))
+				}
+			}
+		}
+	}
+	if _, ok := dst["Content-Type"]; !ok {
+		dst["Content-Type"] = nil
+	}
+}
+
+// answer writes the balancer's own short answer: text with code, then the
+// connection closed if closeConn, with Retry-After if retryAfter is set.
+func answer(w http.ResponseWriter, code int, text string, closeConn bool, retryAfter string) {
+	h := w.Header()
+	h["Content-Type"] = valPlainText
+	h["Content-Length"] = []string{strconv.Itoa(len(text))}
+	if retryAfter != "" {
+		h["Retry-After"] = []string{retryAfter}
+	}
+	if closeConn {
+		h["Connection"] = valClose
+	}
+	writeDeadline(w)
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, text)
+}
+
+// busy answers 503 with Retry-After: the queue was full, or no slot came
+// free within QueueTimeout.
+func (lb *Balancer) busy(w http.ResponseWriter) {
+	answer(w, http.StatusServiceUnavailable, "Zenoss is busy: every Zope instance is working on other requests. Try again shortly.\n", false, lb.retryAfter)
+}
+
+// unavailable answers 503 with Retry-After at once: no instance is up.
+func (lb *Balancer) unavailable(w http.ResponseWriter) {
+	lb.m.unavailable.Inc()
+	answer(w, http.StatusServiceUnavailable, "Zenoss is unavailable: no Zope instance is up (each one fails its health checks or refuses connections). Try again shortly.\n", false, lb.retryAfter)
+}
+
+// badGateway answers 502: the request could not be served by any backend.
+func (lb *Balancer) badGateway(w http.ResponseWriter) {
+	answer(w, http.StatusBadGateway, "Bad gateway: the Zope instance did not answer.\n", false, "")
 }
 
 func (lb *Balancer) count() int {
@@ -265,8 +402,8 @@ func (lb *Balancer) setLastErr(b *Backend, err error) {
 	lb.mu.Unlock()
 }
 
-func idempotent(method []byte) bool {
-	switch string(method) {
+func idempotent(method string) bool {
+	switch method {
 	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
 		return true
 	}
@@ -274,16 +411,31 @@ func idempotent(method []byte) bool {
 }
 
 // affinity returns the backend named by the affinity cookie's value.
-func (lb *Balancer) affinity(value []byte) *Backend {
-	if len(value) == 0 {
+func (lb *Balancer) affinity(value string) *Backend {
+	if value == "" {
 		return nil
 	}
 	lb.mu.Lock()
 	defer lb.mu.Unlock()
 	for _, b := range lb.backends {
-		if b.Name == string(value) {
+		if b.Name == value {
 			return b
 		}
 	}
 	return nil
+}
+
+// String names the flags, for the log.
+func (f headFlags) String() string {
+	var s []string
+	if f&headCLTE != 0 {
+		s = append(s, "Content-Length with Transfer-Encoding")
+	}
+	if f&headTE10 != 0 {
+		s = append(s, "Transfer-Encoding in HTTP/1.0")
+	}
+	if f&headFolded != 0 {
+		s = append(s, "folded header line")
+	}
+	return strings.Join(s, ", ")
 }

@@ -6,14 +6,16 @@ import (
 	"time"
 )
 
-// Scheduling errors, answered 503 with Retry-After.
+// Scheduling errors, answered 503 with Retry-After (ErrNoneUp: 502 when
+// the request had reached an instance that failed it).
 var (
 	ErrQueueFull    = errors.New("balancer queue full")
 	ErrQueueTimeout = errors.New("no Zope instance free in time")
+	ErrNoneUp       = errors.New("no Zope instance up")
 )
 
 type waiter struct {
-	ch      chan *Backend // receives the backend granted
+	ch      chan *Backend // receives the backend granted, or nil when none is up
 	prefer  *Backend      // cookie affinity: wait for this one while it is up
 	exclude []*Backend    // backends that already failed this request
 	done    bool
@@ -62,6 +64,18 @@ func (lb *Balancer) pickLocked(w *waiter, now *time.Time) *Backend {
 	return best
 }
 
+// upFor says whether some backend that w would take is up (draining ones
+// count: they are up, and an operator puts them back). When none is, w is
+// answered at once rather than left to wait for QueueTimeout.
+func (lb *Balancer) upFor(w *waiter) bool {
+	for _, b := range lb.backends {
+		if b.up && w.accepts(b) {
+			return true
+		}
+	}
+	return false
+}
+
 // capLocked is b's cap now (effCap). A finished ramp is forgotten, so that
 // the clock is not read for it again; *now is read once, when first needed.
 func (lb *Balancer) capLocked(b *Backend, now *time.Time) int {
@@ -71,16 +85,70 @@ func (lb *Balancer) capLocked(b *Backend, now *time.Time) int {
 	if now.IsZero() {
 		*now = time.Now()
 	}
-	if now.Sub(b.upSince) >= lb.cfg.SlowStart {
+	if now.Sub(b.upSince) >= lb.cfg.SlowStart || b.rampCap >= b.Cap {
 		b.upSince = time.Time{}
 		return b.Cap
 	}
 	return b.effCap(*now, lb.cfg.SlowStart)
 }
 
-// acquire reserves a slot on a backend, waiting in the FIFO queue when all
-// are full.
-func (lb *Balancer) acquire(ctx context.Context, prefer *Backend, exclude []*Backend) (*Backend, error) {
+// Slow start by what the instance shows: its cap doubles after each round
+// of responses (as many as the cap, at least rampRound) whose moving average
+// time is at most rampSlack times its peers' average. It answers at lower
+// concurrency than they do, so a warm instance clears that at once; a cold
+// one, whose first pages take many times longer, does not, and stays on the
+// linear ramp over SlowStart until its times come down.
+const (
+	rampRound = 2
+	rampSlack = 1.5
+)
+
+// rampLocked takes one response time d of b, in its slow start.
+func (lb *Balancer) rampLocked(b *Backend, d time.Duration) {
+	if b.upSince.IsZero() {
+		return
+	}
+	if b.rampLat == 0 {
+		b.rampLat = int64(d)
+	} else {
+		b.rampLat += (int64(d) - b.rampLat) / 4
+	}
+	if b.rampN++; b.rampN < max(rampRound, b.rampCap) {
+		return
+	}
+	ref := lb.peerLatencyLocked(b)
+	if ref == 0 || float64(b.rampLat) > rampSlack*float64(ref) {
+		return // no peer to compare with, or slower than they are: the linear ramp
+	}
+	b.rampCap, b.rampN = min(2*b.rampCap, b.Cap), 0
+	if b.rampCap >= b.Cap {
+		lb.cfg.Logger.Info("backend at full cap", "backend", b.Name, "after", time.Since(b.upSince).Round(time.Millisecond),
+			"latency_ms", float64(b.rampLat)/1e6, "peers_ms", float64(ref)/1e6)
+		b.upSince = time.Time{}
+	}
+}
+
+// peerLatencyLocked is the average response time of b's peers that are up
+// and have answered (0: none has).
+func (lb *Balancer) peerLatencyLocked(b *Backend) int64 {
+	var sum, n int64
+	for _, p := range lb.backends {
+		if p == b || !p.up {
+			continue
+		}
+		if l := p.latency.Load(); l > 0 {
+			sum, n = sum+l, n+1
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / n
+}
+
+// acquireWait reserves a slot on a backend, waiting in the FIFO queue when
+// all are full, and says how long the request waited there.
+func (lb *Balancer) acquireWait(ctx context.Context, prefer *Backend, exclude []*Backend) (*Backend, time.Duration, error) {
 	w := &waiter{prefer: prefer, exclude: exclude}
 	lb.mu.Lock()
 	if len(lb.queue) == 0 {
@@ -88,41 +156,50 @@ func (lb *Balancer) acquire(ctx context.Context, prefer *Backend, exclude []*Bac
 		if b := lb.pickLocked(w, &now); b != nil {
 			b.outstanding++
 			lb.mu.Unlock()
-			return b, nil
+			return b, 0, nil
 		}
+	}
+	if !lb.upFor(w) {
+		lb.mu.Unlock()
+		return nil, 0, ErrNoneUp
 	}
 	if len(lb.queue) >= lb.cfg.QueueSize {
 		lb.mu.Unlock()
 		lb.m.rejected.Inc()
-		return nil, ErrQueueFull
+		return nil, 0, ErrQueueFull
 	}
 	w.ch = make(chan *Backend, 1)
 	lb.queue = append(lb.queue, w)
 	lb.dispatchLocked() // a slot may be free for this one (queue was not empty)
 	lb.mu.Unlock()
 
+	queued := time.Now()
 	t := time.NewTimer(lb.cfg.QueueTimeout)
 	defer t.Stop()
 	select {
 	case b := <-w.ch:
-		return b, nil
+		if b == nil {
+			return nil, time.Since(queued), ErrNoneUp
+		}
+		return b, time.Since(queued), nil
 	case <-t.C:
 	case <-ctx.Done():
 	}
 	lb.mu.Lock()
 	defer lb.mu.Unlock()
 	if w.done { // granted just as we gave up: hand the slot back
-		b := <-w.ch
-		b.outstanding--
-		lb.dispatchLocked()
+		if b := <-w.ch; b != nil {
+			b.outstanding--
+			lb.dispatchLocked()
+		}
 	} else {
 		lb.removeLocked(w)
 	}
 	if ctx.Err() != nil {
-		return nil, ctx.Err()
+		return nil, time.Since(queued), ctx.Err()
 	}
 	lb.m.timeouts.Inc()
-	return nil, ErrQueueTimeout
+	return nil, time.Since(queued), ErrQueueTimeout
 }
 
 func (lb *Balancer) removeLocked(w *waiter) {
@@ -134,16 +211,21 @@ func (lb *Balancer) removeLocked(w *waiter) {
 	}
 }
 
-// release frees a slot and hands it on.
-func (lb *Balancer) release(b *Backend) {
+// release frees a slot and hands it on; ok says b answered, in d (its
+// slow start goes by that).
+func (lb *Balancer) release(b *Backend, d time.Duration, ok bool) {
 	lb.mu.Lock()
 	b.outstanding--
+	if ok && !b.upSince.IsZero() {
+		lb.rampLocked(b, d)
+	}
 	lb.dispatchLocked()
 	lb.mu.Unlock()
 }
 
-// dispatchLocked grants free slots to waiters in FIFO order. A waiter held
-// back by its affinity does not block the ones behind it.
+// dispatchLocked grants free slots to waiters in FIFO order, and answers
+// those for which no backend is up. A waiter held back by its affinity does
+// not block the ones behind it.
 func (lb *Balancer) dispatchLocked() {
 	if len(lb.queue) == 0 {
 		return
@@ -161,6 +243,11 @@ func (lb *Balancer) dispatchLocked() {
 			b.outstanding++
 			w.done = true
 			w.ch <- b
+			continue
+		}
+		if !lb.upFor(w) {
+			w.done = true
+			w.ch <- nil
 			continue
 		}
 		full = full || plain

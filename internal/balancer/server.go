@@ -4,23 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/valyala/fasthttp"
 )
 
 // Server timeouts and limits: slow or idle clients cannot pin the balancer.
 const (
-	ReadHeaderTimeout = 10 * time.Second // a request's headers must arrive within this
+	ReadHeaderTimeout = 10 * time.Second // a request's headers must arrive within this (then 408)
 	ReadTimeout       = 5 * time.Minute  // its body then (uploads)
 	IdleTimeout       = 60 * time.Second // keep-alive connections idle longer are closed
 	WriteTimeout      = 5 * time.Minute  // a client must take the (buffered) response within this
-	MaxHeaderBytes    = 64 << 10         // request header size limit (431 beyond)
+	MaxHeaderBytes    = 64 << 10         // request line and headers at most (431 beyond)
 	ShutdownTimeout   = 30 * time.Second // graceful stop: in-flight requests get this long
 )
 
@@ -37,11 +36,6 @@ type Server struct {
 	ReadHeaderTimeout time.Duration
 }
 
-type fastLogger struct{ l *slog.Logger }
-
-// Printf implements fasthttp.Logger, at debug level.
-func (f fastLogger) Printf(format string, args ...any) { f.l.Debug(fmt.Sprintf(format, args...)) }
-
 // Run serves until ctx ends, then stops gracefully: no new connections,
 // in-flight requests finish (up to ShutdownTimeout).
 func (s *Server) Run(ctx context.Context) error {
@@ -56,35 +50,29 @@ func (s *Server) Run(ctx context.Context) error {
 	if want := s.LB.listeners() - 1; len(s.Extra) != want {
 		return fmt.Errorf("%d extra listeners for backends with %d extra addresses", len(s.Extra), want)
 	}
-	newServer := func(handler fasthttp.RequestHandler) *fasthttp.Server {
-		return &fasthttp.Server{
-			Handler:     handler,
-			ReadTimeout: rht, // until the headers are in; then HeaderReceived extends it
-			HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-				if h.ContentLength() == 0 {
-					return fasthttp.RequestConfig{} // no body to wait for: no deadline to move
-				}
-				return fasthttp.RequestConfig{ReadTimeout: ReadTimeout}
-			},
-			WriteTimeout:          WriteTimeout,
-			IdleTimeout:           IdleTimeout,
-			ReadBufferSize:        MaxHeaderBytes,
-			MaxRequestBodySize:    MaxBody,
-			NoDefaultServerHeader: true,
-			NoDefaultContentType:  true,
-			ErrorHandler:          requestError,
-			CloseOnShutdown:       true,
-			Logger:                fastLogger{log},
+	// ReadTimeout and WriteTimeout are set per request by the handler: the
+	// body's deadline once the headers are in, the client's to take the
+	// response once it is ready (net/http's would also count the time the
+	// request waits for, and at, a Zope).
+	newServer := func(h http.Handler) *http.Server {
+		return &http.Server{
+			Handler:                      h,
+			ReadHeaderTimeout:            rht,
+			IdleTimeout:                  IdleTimeout,
+			MaxHeaderBytes:               MaxHeaderBytes - 4<<10, // net/http allows 4 KiB beyond it
+			DisableGeneralOptionsHandler: true,                   // OPTIONS * goes to Zope
+			ConnContext:                  withConn,
+			ErrorLog:                     stdlog.New(serverLog{log}, "", 0),
 		}
 	}
-	servers := []*fasthttp.Server{newServer(s.LB.serve)}
-	for k := range s.Extra {
-		servers = append(servers, newServer(func(ctx *fasthttp.RequestCtx) { s.LB.serveOn(ctx, k+1) }))
+	var servers []*http.Server
+	for k := range 1 + len(s.Extra) {
+		servers = append(servers, newServer(s.LB.handler(k)))
 	}
 	listeners := append([]net.Listener{s.Public}, s.Extra...)
 	errc := make(chan error, len(servers)+1)
 	for i, srv := range servers {
-		go func() { errc <- srv.Serve(listeners[i]) }()
+		go func() { errc <- srv.Serve(clientListener{listeners[i]}) }()
 	}
 	var adm *http.Server
 	if s.Admin != nil {
@@ -100,37 +88,35 @@ func (s *Server) Run(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
 	defer cancel()
 	for _, srv := range servers {
-		if e := srv.ShutdownWithContext(sctx); e != nil && err == nil {
-			err = e
+		if e := srv.Shutdown(sctx); e != nil {
+			srv.Close()
+			if err == nil {
+				err = e
+			}
 		}
 	}
 	if adm != nil {
 		_ = adm.Shutdown(sctx)
 	}
 	s.LB.Stop()
-	if err == http.ErrServerClosed {
+	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
 	return err
 }
 
-// requestError answers a request that could not be read, and the
-// connection is closed: 413 for a body beyond MaxBody (fasthttp's default
-// handler says 400), 431 for a header beyond MaxHeaderBytes, 408 when it
-// did not arrive in time, else 400.
-func requestError(ctx *fasthttp.RequestCtx, err error) {
-	var small *fasthttp.ErrSmallBuffer
-	var ne *net.OpError
-	switch {
-	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		ctx.Error("Request body too large.\n", fasthttp.StatusRequestEntityTooLarge)
-	case errors.As(err, &small):
-		ctx.Error("Request header too large.\n", fasthttp.StatusRequestHeaderFieldsTooLarge)
-	case errors.As(err, &ne) && ne.Timeout():
-		ctx.Error("Request timeout.\n", fasthttp.StatusRequestTimeout)
-	default:
-		ctx.Error("Bad request.\n", fasthttp.StatusBadRequest)
+// serverLog takes net/http's server messages (an accept error, a handler
+// that panicked) to the log as warnings; its note on every request whose
+// query has a semicolon is left out (the query reaches Zope as it came).
+type serverLog struct{ l *slog.Logger }
+
+// Write implements io.Writer.
+func (s serverLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	if !strings.Contains(msg, "URL query contains semicolon") {
+		s.l.Warn(msg)
 	}
+	return len(p), nil
 }
 
 // ParseBackends reads a comma-separated host:port list into backends named

@@ -99,10 +99,12 @@ backend=$(cat "$tmp/backend.addr")
 # --max-conn and --queue-size: $conns first requests arrive together; this
 # step is about descriptors, not about queueing (the balancer's own tests
 # cover 503s past the queue).
+# `balance --listen` wants a real port (1-65535): a free one, from the kernel.
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 (
   ulimit -Sn "$soft"
   ulimit -Hn "$hard"
-  exec "${model[@]}" "$tmp/zenpatch" balance --listen 127.0.0.1:0 --backends "$backend" \
+  exec "${model[@]}" "$tmp/zenpatch" balance --listen "127.0.0.1:$port" --backends "$backend" \
     --max-conn 64 --queue-size $((conns * 2))
 ) 2>"$tmp/balance.log" &
 balancer=$!

@@ -25,6 +25,9 @@ const (
 	AdminSocket = install.StateDir + "/balancer.sock"
 	BalancerPid = install.StateDir + "/balancer.pid"
 	BalancerLog = "log/zenpatch-balancer.log"
+	// SpoolDir holds the balancer's spool files: request and response
+	// bodies too big for memory, each unlinked as soon as it is made.
+	SpoolDir = install.StateDir + "/spool"
 )
 
 // BackendSpecs are the instances as balancer backends (cap =
@@ -345,6 +348,7 @@ func (c *Controller) Serve(ctx context.Context, over balancer.Config, procs int,
 	}
 	cfg := c.BalancerConfig().Override(over)
 	cfg.Logger = log
+	cfg.SpoolDir = c.Inst.Abs(SpoolDir)
 	lb, err := balancer.New(cfg, c.BackendSpecs())
 	if err != nil {
 		return err

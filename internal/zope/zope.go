@@ -864,4 +864,3 @@ func (c *Controller) print(a ...any) {
 	defer c.outMu.Unlock()
 	fmt.Fprint(c.Out, a...)
 }
-
