@@ -18,14 +18,18 @@ import (
 // not given (the settings file or the balancer's defaults apply).
 type balanceFlags struct {
 	listen, backends, healthPath, cpuProfile string
+	admin                                    string
+	objectAffinity                           string
 	maxConn, queueSize, procs                int
 	slowStart, queueTimeout, healthInterval  time.Duration
+	balanceFactor                            float64
 	affinity                                 bool
 }
 
 func (b *balanceFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&b.listen, "listen", "", "standalone: listen on `ADDR` (host:port)")
 	fs.StringVar(&b.backends, "backends", "", "standalone: comma-separated host:port `LIST`")
+	fs.StringVar(&b.admin, "admin", "", "standalone: serve the admin API (status, drain, undrain, metrics) on the unix `SOCKET` (mode 0600; default: none)")
 	fs.IntVar(&b.maxConn, "max-conn", 4, "standalone: requests at once per backend (Zope's zserver-threads)")
 	fs.DurationVar(&b.slowStart, "slow-start", 0, "ramp a fresh backend's share over this long (default 30s; -1s: off)")
 	fs.IntVar(&b.queueSize, "queue-size", 0, "waiting requests at most (default 1024)")
@@ -33,6 +37,8 @@ func (b *balanceFlags) add(fs *pflag.FlagSet) {
 	fs.DurationVar(&b.healthInterval, "health-interval", 0, "active health check interval (default 2s)")
 	fs.StringVar(&b.healthPath, "health-path", "", "active health check path (default /)")
 	fs.BoolVar(&b.affinity, "cookie-affinity", false, "send a client back to the same Zope (temp_folder sessions)")
+	fs.StringVar(&b.objectAffinity, "object-affinity", "", "`on|off`: keep each Zenoss object (device, organizer) on one Zope, for its object cache (default: the <affinity> setting, else on)")
+	fs.Float64Var(&b.balanceFactor, "balance-factor", 0, "object affinity's bounded-loads factor c: a key's home takes it while under c × the average load (default 1.25)")
 	fs.IntVar(&b.procs, "procs", 0, "most CPUs the balancer uses at once (GOMAXPROCS; default 2, or the procs setting); it uses one while lightly loaded")
 	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write a Go CPU profile to `FILE` until the balancer stops (diagnostics)")
 }
@@ -53,6 +59,12 @@ func (b *balanceFlags) check() error {
 		return usageErr("", "--health-interval %s: want 100ms or more", b.healthInterval)
 	case b.healthPath != "" && !strings.HasPrefix(b.healthPath, "/"):
 		return usageErr("", "--health-path %q: want a path starting with /", b.healthPath)
+	case b.objectAffinity != "" && b.objectAffinity != "on" && b.objectAffinity != "off":
+		return usageErr("", "--object-affinity %q: want on or off", b.objectAffinity)
+	case b.balanceFactor != 0 && !(b.balanceFactor > 1 && b.balanceFactor <= 100):
+		return usageErr("", "--balance-factor %v: want a number above 1, at most 100 (1.25 is the default)", b.balanceFactor)
+	case b.admin != "" && b.backends == "":
+		return usageErr("", "--admin is for standalone balance (with --listen and --backends); with an install the admin API is on var/zenpatch/balancer.sock")
 	case (b.backends == "") != (b.listen == ""):
 		return usageErr("", "standalone balance needs both --listen and --backends")
 	}
@@ -67,7 +79,8 @@ func (b *balanceFlags) check() error {
 // config is what the flags set of the balancer's configuration.
 func (b *balanceFlags) config(log *slog.Logger) balancer.Config {
 	return balancer.Config{Logger: log, SlowStart: b.slowStart, QueueSize: b.queueSize, QueueTimeout: b.queueTimeout,
-		HealthInterval: b.healthInterval, HealthPath: b.healthPath, Affinity: b.affinity}
+		HealthInterval: b.healthInterval, HealthPath: b.healthPath, Affinity: b.affinity,
+		Keys: balancer.KeyAffinity{Off: b.objectAffinity == "off", On: b.objectAffinity == "on", Factor: b.balanceFactor}}
 }
 
 func cmdBalance(inv *invocation, args []string) error {
@@ -107,8 +120,8 @@ Examples:
 		if err != nil {
 			return usageErr("", "--backends: %v", err)
 		}
-		err = balancer.ListenAndServe(inv.ctx, b.config(log), specs, b.listen, b.procs)
-		return withHint(err, "pick a free --listen address, or stop what holds it")
+		err = balancer.ListenAndServe(inv.ctx, b.config(log), specs, b.listen, b.admin, b.procs)
+		return withHint(err, "pick a free --listen address (and an --admin path no running balancer holds), or stop what holds it")
 	}
 	inst, err := f.open(inv)
 	if err != nil {

@@ -26,6 +26,10 @@ import (
 // over two zodbzope.py instances of cap 4, 16 clients).
 type KeyAffinity struct {
 	Off bool // no keys: every request goes to the least busy backend
+	// On, in the over argument of Config.Override, turns object affinity
+	// back on where c has it off (a command line's "on" over a settings
+	// file's "off"). Elsewhere it changes nothing.
+	On bool
 	// Rules give requests their keys; nil: DefaultKeyRules (Zenoss).
 	Rules *KeyRules
 	// Factor is the bounded-loads balance factor c > 1: a key's home takes

@@ -37,6 +37,9 @@ type Config struct {
 	BodyMemory int64        // bytes of bodies held in memory at once; default 32 MiB
 	SpoolLimit int64        // bytes of spool files at once; default 2 GiB
 	Logger     *slog.Logger // default: discard
+	// Keys is object affinity (affinity.go): on unless Keys.Off, with
+	// Zenoss's key rules unless Keys.Rules is set.
+	Keys KeyAffinity
 }
 
 // Defaults of Config, for those who show them (a front end's config).
@@ -54,7 +57,8 @@ func (c Config) WithDefaults() Config {
 }
 
 // Override returns c with every non-zero field of over in its place (the
-// command line over the settings file); Affinity is on if either has it.
+// command line over the settings file); Affinity is on if either has it;
+// over's Keys.Off or Keys.On wins over c's Keys.Off.
 func (c Config) Override(over Config) Config {
 	dur := func(d *time.Duration, v time.Duration) {
 		if v != 0 {
@@ -95,6 +99,24 @@ func (c Config) Override(over Config) Config {
 		c.Logger = over.Logger
 	}
 	c.Affinity = c.Affinity || over.Affinity
+	switch {
+	case over.Keys.Off:
+		c.Keys.Off = true
+	case over.Keys.On:
+		c.Keys.Off = false
+	}
+	if over.Keys.Rules != nil {
+		c.Keys.Rules = over.Keys.Rules
+	}
+	if over.Keys.Factor != 0 {
+		c.Keys.Factor = over.Keys.Factor
+	}
+	if over.Keys.MaxWait != 0 {
+		c.Keys.MaxWait = over.Keys.MaxWait
+	}
+	if over.Keys.SpillBelow != 0 {
+		c.Keys.SpillBelow = over.Keys.SpillBelow
+	}
 	return c
 }
 
@@ -154,6 +176,7 @@ type Balancer struct {
 	retryAfter string // Retry-After on 503, in seconds
 	stopCheck  context.CancelFunc
 	checks     sync.WaitGroup
+	aff        *affinity // object affinity; nil: off
 }
 
 // New makes a balancer over specs. Backends start up (optimistically, so a
@@ -167,7 +190,7 @@ func New(cfg Config, specs []BackendSpec) (*Balancer, error) {
 		}
 	}
 	lb := &Balancer{cfg: cfg, m: newMetrics(), bodies: newBodyStore(cfg.SpoolDir, cfg.BodyMemory, cfg.SpoolLimit),
-		retryAfter: strconv.Itoa(int(cfg.RetryAfter.Seconds()))}
+		retryAfter: strconv.Itoa(int(cfg.RetryAfter.Seconds())), aff: newAffinity(cfg.Keys)}
 	lb.m.reg.MustRegister(gauges{lb})
 	lb.health = &http.Client{
 		Timeout:   cfg.HealthTimeout,
@@ -238,6 +261,7 @@ func (lb *Balancer) SetBackends(specs []BackendSpec) error {
 		b.closeIdle()
 	}
 	lb.backends = next
+	lb.aff.setBackends(next)
 	lb.dispatchLocked()
 	return nil
 }

@@ -130,12 +130,17 @@ func (lb *Balancer) serveOn(w http.ResponseWriter, r *http.Request, k int) {
 		}
 	}
 	idem := idempotent(r.Method)
+	var keyBody []byte // a key in the body only when it is in memory (small)
+	if rb.f == nil {
+		keyBody = rb.buf
+	}
+	hash, keyed := lb.aff.requestKey(r.Method, []byte(r.URL.Path), []byte(h.Get("Content-Type")), keyBody)
 	rs := body{st: lb.bodies}
 	defer rs.release()
 	var tried []*Backend
 	reached := false
 	for {
-		b, waited, err := lb.acquireWait(r.Context(), prefer, tried)
+		b, home, waited, err := lb.acquireWait(r.Context(), hash, keyed, prefer, tried)
 		if err == nil && waited >= goneCheckAfter && cc != nil && cc.gone() {
 			// Its client went away while it waited: no Zope works on it.
 			lb.release(b, 0, false)
@@ -171,6 +176,7 @@ func (lb *Balancer) serveOn(w http.ResponseWriter, r *http.Request, k int) {
 				d := time.Since(start)
 				lb.release(b, d, true)
 				b.answered(resp.StatusCode, d)
+				lb.recordPick(b, home, keyed)
 				lb.respond(w, r, resp, &rs, ck)
 				return
 			}
@@ -181,6 +187,7 @@ func (lb *Balancer) serveOn(w http.ResponseWriter, r *http.Request, k int) {
 				d := time.Since(start)
 				lb.release(b, d, true)
 				b.answered(resp.StatusCode, d)
+				lb.recordPick(b, home, keyed)
 			})
 			return
 		}

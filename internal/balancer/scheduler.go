@@ -47,6 +47,9 @@ func (lb *Balancer) pickLocked(w *waiter, now *time.Time) *Backend {
 		}
 		return nil
 	}
+	if w.keyed && lb.aff.ready(lb) {
+		return lb.pickKeyedLocked(lb.aff, w, now)
+	}
 	var best *Backend
 	n := len(lb.backends)
 	for i := range n {
@@ -147,26 +150,30 @@ func (lb *Balancer) peerLatencyLocked(b *Backend) int64 {
 }
 
 // acquireWait reserves a slot on a backend, waiting in the FIFO queue when
-// all are full, and says how long the request waited there.
-func (lb *Balancer) acquireWait(ctx context.Context, prefer *Backend, exclude []*Backend) (*Backend, time.Duration, error) {
-	w := &waiter{prefer: prefer, exclude: exclude}
+// all are full, and says how long the request waited there and whether the
+// backend is its key's home (keyed: hash is the request's key).
+func (lb *Balancer) acquireWait(ctx context.Context, hash uint64, keyed bool, prefer *Backend, exclude []*Backend) (*Backend, bool, time.Duration, error) {
+	w := &waiter{prefer: prefer, exclude: exclude, hash: hash, keyed: keyed}
 	lb.mu.Lock()
 	if len(lb.queue) == 0 {
 		var now time.Time
 		if b := lb.pickLocked(w, &now); b != nil {
 			b.outstanding++
 			lb.mu.Unlock()
-			return b, 0, nil
+			return b, w.home, 0, nil
 		}
 	}
 	if !lb.upFor(w) {
 		lb.mu.Unlock()
-		return nil, 0, ErrNoneUp
+		return nil, false, 0, ErrNoneUp
 	}
 	if len(lb.queue) >= lb.cfg.QueueSize {
 		lb.mu.Unlock()
 		lb.m.rejected.Inc()
-		return nil, 0, ErrQueueFull
+		return nil, false, 0, ErrQueueFull
+	}
+	if lb.aff != nil {
+		w.since = time.Now() // MaxWait
 	}
 	w.ch = make(chan *Backend, 1)
 	lb.queue = append(lb.queue, w)
@@ -179,9 +186,9 @@ func (lb *Balancer) acquireWait(ctx context.Context, prefer *Backend, exclude []
 	select {
 	case b := <-w.ch:
 		if b == nil {
-			return nil, time.Since(queued), ErrNoneUp
+			return nil, false, time.Since(queued), ErrNoneUp
 		}
-		return b, time.Since(queued), nil
+		return b, w.home, time.Since(queued), nil
 	case <-t.C:
 	case <-ctx.Done():
 	}
@@ -196,10 +203,10 @@ func (lb *Balancer) acquireWait(ctx context.Context, prefer *Backend, exclude []
 		lb.removeLocked(w)
 	}
 	if ctx.Err() != nil {
-		return nil, time.Since(queued), ctx.Err()
+		return nil, false, time.Since(queued), ctx.Err()
 	}
 	lb.m.timeouts.Inc()
-	return nil, time.Since(queued), ErrQueueTimeout
+	return nil, false, time.Since(queued), ErrQueueTimeout
 }
 
 func (lb *Balancer) removeLocked(w *waiter) {
@@ -228,6 +235,10 @@ func (lb *Balancer) release(b *Backend, d time.Duration, ok bool) {
 // not block the ones behind it.
 func (lb *Balancer) dispatchLocked() {
 	if len(lb.queue) == 0 {
+		return
+	}
+	if lb.aff.ready(lb) {
+		lb.dispatchKeyedLocked(lb.aff)
 		return
 	}
 	var now time.Time

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -139,9 +140,10 @@ func ParseBackends(list string, capEach int) ([]BackendSpec, error) {
 	return specs, nil
 }
 
-// ListenAndServe runs a standalone balancer (no admin API) over specs on
-// listen until ctx ends, with at most procs CPUs (0: the default).
-func ListenAndServe(ctx context.Context, cfg Config, specs []BackendSpec, listen string, procs int) error {
+// ListenAndServe runs a standalone balancer over specs on listen until ctx
+// ends, with at most procs CPUs (0: the default), and its admin API on the
+// unix socket admin (empty: none; the socket is removed at the end).
+func ListenAndServe(ctx context.Context, cfg Config, specs []BackendSpec, listen, admin string, procs int) error {
 	lb, err := New(cfg, specs)
 	if err != nil {
 		return err
@@ -150,8 +152,16 @@ func ListenAndServe(ctx context.Context, cfg Config, specs []BackendSpec, listen
 	if err != nil {
 		return fmt.Errorf("--listen %s: %w", listen, err)
 	}
+	var adm net.Listener
+	if admin != "" {
+		if adm, err = ListenAdmin(admin); err != nil {
+			l.Close()
+			return fmt.Errorf("--admin %s: %w", admin, err)
+		}
+		defer os.Remove(admin)
+	}
 	log := lb.cfg.Logger
 	nofile := RaiseOpenFileLimit(log)
 	log.Info("balancing", "listen", l.Addr().String(), "backends", len(specs), "cap", specs[0].Cap, "procs", StartProcs(ctx, log, procs), "runtime", RuntimeTuning(), "nofile", nofile)
-	return (&Server{LB: lb, Public: l}).Run(ctx)
+	return (&Server{LB: lb, Public: l, Admin: adm}).Run(ctx)
 }

@@ -71,7 +71,7 @@ func (c *Controller) BalancerConfig() balancer.Config {
 	return balancer.Config{
 		SlowStart: bs.SlowStart, QueueSize: bs.QueueSize, QueueTimeout: bs.QueueTimeout,
 		HealthPath: c.Settings.HealthPath, HealthInterval: bs.HealthInterval,
-		Rise: bs.Rise, Fall: bs.Fall, Affinity: bs.Affinity,
+		Rise: bs.Rise, Fall: bs.Fall, Affinity: bs.Affinity, Keys: bs.ObjectAffinity.Config(),
 	}.WithDefaults()
 }
 
