@@ -48,13 +48,11 @@ summary() { # gil.ratios fast.ratios
   echo "  FAST=1: throughput / best of HAProxy and nginx: median $(echo "$fast" | median), at or above 0.8 in $(echo "$fast" | awk '$1 >= 0.8' | wc -l) of $n"
   echo "  every criterion in the same run: $(paste <(echo "$gil") <(echo "$p99ok") <(echo "$fast") | awk '$1 >= 1 && $2 == 1 && $3 >= 0.8' | wc -l) of $n"
 }
-cache_ratios() { # CACHE=1 table on stdin: zenpatch against the best other front, and hit rates
-  awk '{ rps[$1]=$2; p99[$1]=$7; for (i = 8; i < NF; i++) if ($i == "hit") hit[$1]=$(i+1) } END {
+cache_ratios() { # CACHE=1 table on stdin: ratios' lines, then the backends' hit rates
+  local tbl; tbl=$(cat)
+  echo "$tbl" | ratios | grep -v 'HAProxy and nginx'
+  echo "$tbl" | awk '{ rps[$1]=$2; for (i = 8; i < NF; i++) if ($i == "hit") hit[$1]=$(i+1) } END {
     best=""; for (f in rps) if (f!="zenpatch-balancer" && f!="direct-1-instance" && (best=="" || rps[f]>rps[best])) best=f
-    lo=""; for (f in p99) if (f!="zenpatch-balancer" && f!="direct-1-instance") { v=p99[f]; ms=(v ~ /us$/)? v/1000 : (v ~ /ms$/)? v+0 : v*1000; if (lo=="" || ms<lo) { lo=ms; lof=f } }
-    z=p99["zenpatch-balancer"]; zms=(z ~ /us$/)? z/1000 : (z ~ /ms$/)? z+0 : z*1000
-    printf "zenpatch throughput / best other (%s): %.2f\n", best, rps["zenpatch-balancer"]/rps[best]
-    printf "zenpatch p99 %.2f ms vs best other p99 %.2f ms (%s)\n", zms, lo, lof
     printf "zenpatch backends hit rate: %s (best other front %s: %s)\n", hit["zenpatch-balancer"], best, hit[best] }'
 }
 RUNS=${RUNS:-1}

@@ -168,23 +168,29 @@ func (e *NotRegularError) Error() string {
 }
 
 // Kind says what the path is instead: "a FIFO", "a device", …
-func (e *NotRegularError) Kind() string { return kind(e.Mode) }
+func (e *NotRegularError) Kind() string { return KindOf(e.Mode) }
 
 // Hint is the next step.
 func (e *NotRegularError) Hint() string {
 	return "move it aside and put the regular file there; zenpatch never reads or writes through a FIFO, device or socket"
 }
 
-func kind(m fs.FileMode) string {
+// KindOf names a file's type, with its article: "a regular file", "a
+// FIFO", "a device", …
+func KindOf(m fs.FileMode) string {
 	switch {
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
+	case m.IsRegular():
+		return "a regular file"
 	case m.IsDir():
 		return "a directory"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case m&fs.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
 	}
 	return "mode " + m.String()
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/zenpatch/zenpatch/internal/balancer"
 	"github.com/zenpatch/zenpatch/internal/frontend"
 	"github.com/zenpatch/zenpatch/internal/install"
+	"github.com/zenpatch/zenpatch/internal/txn"
 )
 
 // Files of the balancer daemon, relative to ZENHOME.
@@ -197,31 +198,12 @@ type FileKindError struct {
 
 // Error implements error.
 func (e *FileKindError) Error() string {
-	return fmt.Sprintf("%s is %s, not %s", e.Path, kindOf(e.Mode), e.Want)
+	return fmt.Sprintf("%s is %s, not %s", e.Path, txn.KindOf(e.Mode), e.Want)
 }
 
 // Hint is the next step.
 func (e *FileKindError) Hint() string {
 	return "move it away or remove it (zenpatch keeps " + e.Want + " there), then run the command again; nothing was started"
-}
-
-// kindOf names a file's type, with its article.
-func kindOf(m fs.FileMode) string {
-	switch {
-	case m.IsRegular():
-		return "a regular file"
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeSymlink != 0:
-		return "a symbolic link"
-	case m&fs.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	}
-	return "not a regular file"
 }
 
 // checkAdminSocket fails when the admin socket's path holds anything but
