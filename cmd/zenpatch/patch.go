@@ -127,13 +127,19 @@ Examples:
 	if err != nil {
 		return err
 	}
+	printApplied(inv, inst, insp)
+	return nil
+}
+
+// printApplied says what apply did.
+func printApplied(inv *invocation, inst *install.Install, insp *install.Inspection) {
 	if !insp.Pending() {
 		fmt.Fprintf(inv.stdout, "nothing to do: %s is applied, ZOPES=%d\n", insp.Selection.Entry.ID, insp.ZopesWant)
-		return nil
+		return
 	}
 	if insp.Plan.Empty() { // only the pin dropped
 		fmt.Fprintf(inv.stdout, "ZOPES=%d is no longer pinned: it follows the recommendation from now on\n", insp.ZopesWant)
-		return nil
+		return
 	}
 	printNotes(inv, insp)
 	switch insp.PatchState {
@@ -143,7 +149,6 @@ Examples:
 		fmt.Fprintf(inv.stdout, "ZOPES %d → %d (%s)\n", insp.ZopesNow, insp.ZopesWant, insp.ZopesWhy)
 	}
 	fmt.Fprintf(inv.stdout, "vendor copy kept in %s; restart Zope to use it: %s/bin/zopectl restart\n", install.BackupDir, inst.Home)
-	return nil
 }
 
 func cmdRevert(inv *invocation, args []string) error {

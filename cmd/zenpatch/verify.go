@@ -56,6 +56,12 @@ Examples:
 			r.Add("install", "open", verify.Error, err.Error()+" (hint: "+hint+")", 0)
 		}
 	}
+	return writeReport(inv, r, junit, asJSON)
+}
+
+// writeReport prints r (as text or JSON), writes its JUnit form to junit
+// if given, and returns its outcome: the error that sets the exit code.
+func writeReport(inv *invocation, r *verify.Report, junit string, asJSON bool) error {
 	if junit != "" {
 		if err := r.WriteJUnitFile(junit); err != nil {
 			return withHint(fmt.Errorf("--junit %s: %w", junit, err), "give a writable file path")
