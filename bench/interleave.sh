@@ -11,6 +11,9 @@
 #
 # Knobs: ROUNDS (3), D (5s), C (16), MAXCONN (4), ZFLAGS (more zenpatch
 # balance flags, e.g. "--procs 1"), BASE (19200). Needs: nginx, wrk, python3.
+# VARIANTS="name=/path/to/zenpatch ..." puts other builds in each round too,
+# after this tree's (e.g. a build of main: git archive main | tar -x -C DIR,
+# then go build there), to weigh a change against nginx and each other.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -72,9 +75,11 @@ for _ in $(seq 1 "$ROUNDS"); do
   nginx -c "$TMP/nginx.conf" -p "$TMP" 2>/dev/null; sleep 0.5
   measure nginx "$(pgrep -P "$(cat "$TMP/nginx.pid")" | head -1)"
   kill "$(cat "$TMP/nginx.pid")"; rm -f "$TMP/nginx.pid"; sleep 0.5
-  # shellcheck disable=SC2086 # ZFLAGS is a list of flags
-  "$TMP/zenpatch" balance --listen "$FRONT" --backends "$B1,$B2" --max-conn "${MAXCONN:-4}" ${ZFLAGS:-} >"$TMP/zp.log" 2>&1 &
-  z=$!; sleep 1
-  measure zenpatch "$z"
-  kill "$z"; wait "$z" 2>/dev/null || true; sleep 0.5
+  for v in "zenpatch=$TMP/zenpatch" ${VARIANTS:-}; do
+    # shellcheck disable=SC2086 # ZFLAGS is a list of flags
+    "${v#*=}" balance --listen "$FRONT" --backends "$B1,$B2" --max-conn "${MAXCONN:-4}" ${ZFLAGS:-} >"$TMP/zp.log" 2>&1 &
+    z=$!; sleep 1
+    measure "${v%%=*}" "$z"
+    kill "$z"; wait "$z" 2>/dev/null || true; sleep 0.5
+  done
 done

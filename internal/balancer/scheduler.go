@@ -3,6 +3,7 @@ package balancer
 import (
 	"context"
 	"errors"
+	"runtime"
 	"time"
 )
 
@@ -220,14 +221,27 @@ func (lb *Balancer) removeLocked(w *waiter) {
 
 // release frees a slot and hands it on; ok says b answered, in d (its
 // slow start goes by that).
+//
+// When the slot went to a queued request, the caller yields: the waiter's
+// goroutine was made to run next on this P, but would otherwise only run
+// once the caller blocks, after it has written its own response to the
+// client. Yielding sends the queued request to the Zope first, so that a
+// Zope's thread waits the less for its next request (bench/interleave.sh,
+// GIL-bound: the machine's idle share 3.2-3.9 % instead of 4.0-6.1 %, and
+// 3 % more requests a second, 2026-11-29).
 func (lb *Balancer) release(b *Backend, d time.Duration, ok bool) {
 	lb.mu.Lock()
 	b.outstanding--
 	if ok && !b.upSince.IsZero() {
 		lb.rampLocked(b, d)
 	}
+	queued := len(lb.queue)
 	lb.dispatchLocked()
+	handedOn := len(lb.queue) < queued
 	lb.mu.Unlock()
+	if handedOn {
+		runtime.Gosched()
+	}
 }
 
 // dispatchLocked grants free slots to waiters in FIFO order, and answers
