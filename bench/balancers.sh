@@ -37,9 +37,11 @@ ratios() { # table on stdin
 }
 # median of the numbers on stdin, one a line
 median() { sort -n | awk '{ v[NR]=$1 } END { if (NR) printf "%.3f", (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2 }'; }
+ratio_col() { grep 'best other (' "$1" | awk '{print $NF}'; } # each run's throughput / best other
+p99_ok() { grep 'p99' "$1" | awk '{ print ($3+0 <= $9+0) ? 1 : 0 }'; } # each run: 1 when zenpatch's p99 is the lowest
 summary() { # gil.ratios fast.ratios
-  gil=$(grep 'best other (' "$1" | awk '{print $NF}')
-  p99ok=$(grep 'p99' "$1" | awk '{ print ($3+0 <= $9+0) ? 1 : 0 }')
+  gil=$(ratio_col "$1")
+  p99ok=$(p99_ok "$1")
   fast=$(grep 'HAProxy and nginx' "$2" | awk '{print $NF}')
   n=$(echo "$gil" | wc -l)
   echo "== summary of $n runs"
@@ -55,17 +57,21 @@ cache_ratios() { # CACHE=1 table on stdin: ratios' lines, then the backends' hit
     best=""; for (f in rps) if (f!="zenpatch-balancer" && f!="direct-1-instance" && (best=="" || rps[f]>rps[best])) best=f
     printf "zenpatch backends hit rate: %s (best other front %s: %s)\n", hit["zenpatch-balancer"], best, hit[best] }'
 }
+one_run() { # TITLE RATIOS-FUNCTION NAME [VAR=VALUE...]: one shared run, its table, zenpatch's ratios (kept in $TMP/NAME.ratios)
+  local title=$1 fn=$2 name=$3; shift 3
+  echo "== $title"
+  env "$@" "$SHARED/balancers.sh" | tee "$TMP/$name.txt"
+  "$fn" < "$TMP/$name.txt" | tee -a "$TMP/$name.ratios"
+  echo
+}
 RUNS=${RUNS:-1}
 if [ -n "${CACHE:-}" ]; then # the object-cache workload only (issue: cache affinity)
   for r in $(seq 1 "$RUNS"); do
     [ "$RUNS" = 1 ] || echo "#### run $r of $RUNS"
-    echo "== CACHE=1: stand-in Zopes with their own object caches, Zenoss UI workload (N=${N:-2} C=${C:-16} D=${D:-8s})"
-    "$SHARED/balancers.sh" | tee "$TMP/cache.txt"
-    cache_ratios < "$TMP/cache.txt" | tee -a "$TMP/cache.ratios"
-    echo
+    one_run "CACHE=1: stand-in Zopes with their own object caches, Zenoss UI workload (N=${N:-2} C=${C:-16} D=${D:-8s})" cache_ratios cache
   done
-  r=$(grep 'best other (' "$TMP/cache.ratios" | awk '{print $NF}')
-  p=$(grep 'p99' "$TMP/cache.ratios" | awk '{ print ($3+0 <= $9+0) ? 1 : 0 }')
+  r=$(ratio_col "$TMP/cache.ratios")
+  p=$(p99_ok "$TMP/cache.ratios")
   h=$(grep 'hit rate' "$TMP/cache.ratios" | awk '{ sub(/%/, "", $5); print $5 }')
   n=$(echo "$r" | wc -l)
   echo "== summary of $n CACHE=1 runs"
@@ -76,14 +82,8 @@ if [ -n "${CACHE:-}" ]; then # the object-cache workload only (issue: cache affi
 fi
 for r in $(seq 1 "$RUNS"); do
   [ "$RUNS" = 1 ] || echo "#### run $r of $RUNS"
-  echo "== GIL-bound stand-in Zopes (N=${N:-2} C=${C:-16} D=${D:-8s})"
-  "$SHARED/balancers.sh" | tee "$TMP/gil.txt"
-  ratios < "$TMP/gil.txt" | tee -a "$TMP/gil.ratios"
-  echo
-  echo "== instant backends (FAST=1): the balancer's own overhead"
-  FAST=1 FASTZOPE_BIN="$TMP/fastzope.bin" "$SHARED/balancers.sh" | tee "$TMP/fast.txt"
-  ratios < "$TMP/fast.txt" | tee -a "$TMP/fast.ratios"
-  echo
+  one_run "GIL-bound stand-in Zopes (N=${N:-2} C=${C:-16} D=${D:-8s})" ratios gil
+  one_run "instant backends (FAST=1): the balancer's own overhead" ratios fast FAST=1 FASTZOPE_BIN="$TMP/fastzope.bin"
 done
 if [ "$RUNS" != 1 ]; then
   echo "== every run: GIL-bound (throughput / best other; p99)"
