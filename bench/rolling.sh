@@ -43,7 +43,13 @@ SOCK=$TMP/admin.sock
 "$TMP/zenpatch" balance --listen "127.0.0.1:$BASE" --backends "$(IFS=,; echo "${backends[*]}")" --max-conn 4 --admin "$SOCK" ${ZFLAGS:-} 2>"$TMP/balancer.log" &
 BAL=$!
 for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
-admin() { curl -sf --unix-socket "$SOCK" -X POST "http://x/$1" >/dev/null; }
+[ -S "$SOCK" ] || { echo "rolling: the balancer did not start:" >&2; cat "$TMP/balancer.log" >&2; exit 1; }
+admin() { # PATH?QUERY: POST to the admin API; on failure, say what it answered and what the balancer logged
+  local out
+  out=$(curl -s -w '\n%{http_code}' --unix-socket "$SOCK" -X POST "http://x/$1") || true
+  [ "${out##*$'\n'}" = 200 ] && return 0
+  echo "rolling: admin $1 failed: $out" >&2; tail -20 "$TMP/balancer.log" >&2; exit 1
+}
 
 # hit rate sampler: one line a second, "t hits misses" summed over the
 # backends (a restarted one starts again from 0: its deltas are its counts)

@@ -61,12 +61,12 @@ func (b *balanceFlags) check() error {
 		return usageErr("", "--health-path %q: want a path starting with /", b.healthPath)
 	case b.objectAffinity != "" && b.objectAffinity != "on" && b.objectAffinity != "off":
 		return usageErr("", "--object-affinity %q: want on or off", b.objectAffinity)
-	case b.balanceFactor != 0 && !(b.balanceFactor > 1 && b.balanceFactor <= 100):
-		return usageErr("", "--balance-factor %v: want a number above 1, at most 100 (1.25 is the default)", b.balanceFactor)
-	case b.admin != "" && b.backends == "":
-		return usageErr("", "--admin is for standalone balance (with --listen and --backends); with an install the admin API is on var/zenpatch/balancer.sock")
+	case b.balanceFactor != 0 && !(b.balanceFactor >= 1 && b.balanceFactor <= 100):
+		return usageErr("", "--balance-factor %v: want a number from 1 to 100 (1.25 is the default)", b.balanceFactor)
 	case (b.backends == "") != (b.listen == ""):
 		return usageErr("", "standalone balance needs both --listen and --backends")
+	case b.admin != "" && b.backends == "":
+		return usageErr("", "--admin is for standalone balance (with --listen and --backends); with an install the admin API is on var/zenpatch/balancer.sock")
 	}
 	if b.listen != "" {
 		if _, _, err := install.ParseAddress(b.listen); err != nil || !strings.Contains(b.listen, ":") {

@@ -32,7 +32,7 @@ type KeyAffinity struct {
 	On bool
 	// Rules give requests their keys; nil: DefaultKeyRules (Zenoss).
 	Rules *KeyRules
-	// Factor is the bounded-loads balance factor c > 1: a key's home takes
+	// Factor is the bounded-loads balance factor c ≥ 1: a key's home takes
 	// it while the home's outstanding requests are under Bound (about
 	// c × the average). Default DefaultBalanceFactor. It decides below
 	// saturation; at saturation every backend is at its cap and the

@@ -116,3 +116,31 @@ func TestOverrideObjectAffinity(t *testing.T) {
 	assert.True(t, got.Keys.Off)
 	assert.Equal(t, 2.0, got.Keys.Factor)
 }
+
+// With cookie affinity too, a request whose cookie names its key's home is
+// counted as served at home (the cookie wins the pick, the count follows).
+func TestProxyCookieAtHomeCountsHome(t *testing.T) {
+	z1, z2 := newZope(t, false), newZope(t, false)
+	lb, f := newLB(t, Config{Affinity: true}, z1, z2)
+	url := f.URL + "/zport/dmd/Devices/Server/Linux/devices/web01/devicedetail"
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	resp.Body.Close()
+	var ck *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "zenpatch_zope" {
+			ck = c
+		}
+	}
+	require.NotNil(t, ck, "the first answer sets the cookie of the instance that served it")
+	for range 5 {
+		req, err := http.NewRequest(http.MethodGet, url, nil)
+		require.NoError(t, err)
+		req.AddCookie(ck)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+	}
+	st := lb.Status()
+	assert.Equal(t, 1.0, st.HomeShare, "%+v", st.Backends)
+}

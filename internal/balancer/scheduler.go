@@ -44,6 +44,9 @@ func (w *waiter) accepts(b *Backend) bool {
 func (lb *Balancer) pickLocked(w *waiter, now *time.Time) *Backend {
 	if p := w.prefer; p != nil && p.up && !p.draining && w.accepts(p) {
 		if p.outstanding < lb.capLocked(p, now) {
+			if w.keyed && lb.aff.ready(lb) { // the cookie won: home if it is the key's
+				w.home = p == lb.homeLocked(lb.aff, w)
+			}
 			return p
 		}
 		return nil

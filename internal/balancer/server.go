@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -142,7 +141,7 @@ func ParseBackends(list string, capEach int) ([]BackendSpec, error) {
 
 // ListenAndServe runs a standalone balancer over specs on listen until ctx
 // ends, with at most procs CPUs (0: the default), and its admin API on the
-// unix socket admin (empty: none; the socket is removed at the end).
+// unix socket admin (empty: none; the socket is removed as it closes).
 func ListenAndServe(ctx context.Context, cfg Config, specs []BackendSpec, listen, admin string, procs int) error {
 	lb, err := New(cfg, specs)
 	if err != nil {
@@ -158,7 +157,7 @@ func ListenAndServe(ctx context.Context, cfg Config, specs []BackendSpec, listen
 			l.Close()
 			return fmt.Errorf("--admin %s: %w", admin, err)
 		}
-		defer os.Remove(admin)
+		// closing the listener removes the socket file (net.UnixListener)
 	}
 	log := lb.cfg.Logger
 	nofile := RaiseOpenFileLimit(log)

@@ -74,7 +74,7 @@ func readAffinity(sec *zconfig.Section) (AffinitySettings, error) {
 	}
 	if k := sec.Get("balance-factor"); k != nil {
 		f, err := strconv.ParseFloat(k.Value, 64)
-		if err != nil || f < 1 || f > 100 {
+		if err != nil || !(f >= 1 && f <= 100) { // NaN fails too
 			return a, &zconfig.Error{Pos: k.Pos, Msg: fmt.Sprintf("balance-factor %q: want a number from 1 to 100 (1.25: a key's instance takes it while under 1.25 × the average load)", k.Value)}
 		}
 		a.Factor = f
@@ -88,8 +88,8 @@ func readAffinity(sec *zconfig.Section) (AffinitySettings, error) {
 	}
 	if k := sec.Get("max-wait"); k != nil {
 		f, err := strconv.ParseFloat(k.Value, 64)
-		if err != nil || f <= 0 || f > 3600 {
-			return a, &zconfig.Error{Pos: k.Pos, Msg: fmt.Sprintf("max-wait %q: want seconds above 0 (0.05: 50 ms)", k.Value)}
+		if err != nil || !(f >= 0.001 && f <= 3600) { // NaN fails too
+			return a, &zconfig.Error{Pos: k.Pos, Msg: fmt.Sprintf("max-wait %q: want seconds from 0.001 to 3600 (0.05: 50 ms)", k.Value)}
 		}
 		a.MaxWait = time.Duration(f * float64(time.Second))
 	}
