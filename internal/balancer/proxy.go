@@ -53,7 +53,6 @@ func isHopByHop(k string) bool {
 var (
 	valHTTP      = []string{"http"}
 	valHTTPS     = []string{"https"}
-	valNone      = []string{""} // an empty User-Agent: net/http's Transport then sends none
 	valPlainText = []string{"text/plain; charset=utf-8"}
 	valClose     = []string{"close"}
 )
@@ -115,9 +114,6 @@ func (lb *Balancer) serveOn(w http.ResponseWriter, r *http.Request, k int) {
 	} else {
 		h["X-Forwarded-Proto"] = valHTTP
 	}
-	if _, ok := h["User-Agent"]; !ok {
-		h["User-Agent"] = valNone
-	}
 	out := &http.Request{
 		Method: r.Method, URL: targetURL(r), Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: h, Host: host, ContentLength: rb.n,
@@ -130,11 +126,15 @@ func (lb *Balancer) serveOn(w http.ResponseWriter, r *http.Request, k int) {
 		}
 	}
 	idem := idempotent(r.Method)
-	var keyBody []byte // a key in the body only when it is in memory (small)
-	if rb.f == nil {
-		keyBody = rb.buf
+	var hash uint64
+	keyed := false
+	if lb.aff != nil {
+		var keyBody []byte // a key in the body only when it is in memory (small)
+		if rb.f == nil {
+			keyBody = rb.buf
+		}
+		hash, keyed = lb.aff.requestKey(r.Method, []byte(r.URL.Path), []byte(h.Get("Content-Type")), keyBody)
 	}
-	hash, keyed := lb.aff.requestKey(r.Method, []byte(r.URL.Path), []byte(h.Get("Content-Type")), keyBody)
 	rs := body{st: lb.bodies}
 	defer rs.release()
 	var tried []*Backend

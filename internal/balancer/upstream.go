@@ -271,7 +271,7 @@ func writeHead(bw *bufio.Writer, req *http.Request) error {
 			continue
 		}
 		for _, v := range vv {
-			if v == "" && k == "User-Agent" {
+			if v == "" && k == "User-Agent" { // an empty one is not sent, as net/http's Request.Write would not
 				continue
 			}
 			bw.WriteString(k)
