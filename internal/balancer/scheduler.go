@@ -24,7 +24,7 @@ type waiter struct {
 	// Object affinity (affinity.go).
 	hash  uint64    // the request's key, hashed (KeyRules.Hash)
 	keyed bool      // it has a key
-	since time.Time // when it was queued: MaxWait
+	since time.Time // when it was queued: MaxWait, and the wait acquireWait reports
 	home  bool      // set when granted: the backend is its key's home
 }
 
@@ -176,23 +176,20 @@ func (lb *Balancer) acquireWait(ctx context.Context, hash uint64, keyed bool, pr
 		lb.m.rejected.Inc()
 		return nil, false, 0, ErrQueueFull
 	}
-	if lb.aff != nil {
-		w.since = time.Now() // MaxWait
-	}
+	w.since = time.Now() // the wait's start: MaxWait, and the time waited
 	w.ch = make(chan *Backend, 1)
 	lb.queue = append(lb.queue, w)
 	lb.dispatchLocked() // a slot may be free for this one (queue was not empty)
 	lb.mu.Unlock()
 
-	queued := time.Now()
 	t := time.NewTimer(lb.cfg.QueueTimeout)
 	defer t.Stop()
 	select {
 	case b := <-w.ch:
 		if b == nil {
-			return nil, false, time.Since(queued), ErrNoneUp
+			return nil, false, time.Since(w.since), ErrNoneUp
 		}
-		return b, w.home, time.Since(queued), nil
+		return b, w.home, time.Since(w.since), nil
 	case <-t.C:
 	case <-ctx.Done():
 	}
@@ -207,10 +204,10 @@ func (lb *Balancer) acquireWait(ctx context.Context, hash uint64, keyed bool, pr
 		lb.removeLocked(w)
 	}
 	if ctx.Err() != nil {
-		return nil, false, time.Since(queued), ctx.Err()
+		return nil, false, time.Since(w.since), ctx.Err()
 	}
 	lb.m.timeouts.Inc()
-	return nil, false, time.Since(queued), ErrQueueTimeout
+	return nil, false, time.Since(w.since), ErrQueueTimeout
 }
 
 func (lb *Balancer) removeLocked(w *waiter) {
