@@ -1,41 +1,34 @@
 package balancer
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 )
 
-// clientConn is a client's connection as net/http's server reads it: every
-// byte goes through framing (see framing.go), which lets the balancer
-// refuse what net/http would wait for or accept.
+// clientConn is a client's connection as the balancer's connection loop
+// (serve.go) reads it: every byte goes through framing (see framing.go),
+// which lets the balancer refuse what net/http's parser would wait for or
+// accept.
 type clientConn struct {
 	net.Conn
 	fr        framing
 	inHandler atomic.Bool // a handler runs for a request of this connection
-	// deadline is the kind of read deadline net/http set last: deadlineNone
-	// before its background read (while a handler runs), deadlinePast to
-	// cancel that read, deadlineFuture before it reads a request (the
-	// header or idle deadline: a response is then complete).
+	// deadline is the kind of read deadline set last: deadlineNone while a
+	// handler runs, deadlineFuture before a request is read (the header or
+	// idle deadline: the responses before are complete) and while a body
+	// is read.
 	deadline atomic.Int32
 	answered atomic.Bool // the connection got a refusal from here
 	ip       string      // the client's address, for X-Forwarded-For
-
-	pmu     sync.Mutex
-	parking bool          // net/http's background read waits in park
-	closed  bool          // Close was called
-	wake    chan struct{} // ends the wait in park
 }
 
-// errRefused is what net/http's server reads after the connection was
+// errRefused is what the connection loop reads after the connection was
 // refused here: a read error it closes the connection on without writing
 // anything (the refusal is written already).
 var errRefused = &net.OpError{Op: "read", Net: "tcp", Err: errors.New("request refused by the balancer")}
@@ -47,23 +40,20 @@ const (
 	deadlinePast
 )
 
-// Read gives net/http the client's bytes up to where a request cannot
-// start; after that it refuses the connection with 400 when net/http next
-// reads a request (the responses before are sent by then). A head left
+// Read gives the connection loop the client's bytes up to where a request
+// cannot start; after that it refuses the connection with 400 when the
+// loop next reads a request (the responses before are sent by then). A head left
 // half-sent past its deadline gets 408.
 func (c *clientConn) Read(p []byte) (int, error) {
-	if len(p) == 1 && c.park() {
-		return 0, os.ErrDeadlineExceeded
-	}
 	for {
 		if c.fr.bad.Load() {
 			if !c.inHandler.Load() && c.deadline.Load() == deadlineFuture {
 				c.refuse("400 Bad Request", "Bad request.\n")
 				return 0, errRefused
 			}
-			// net/http reads in the background while a handler works on the
-			// request before: the refusal waits for its response. What comes
-			// meanwhile is dropped (it is after the bad byte).
+			// A read while a handler works on the request before: the
+			// refusal waits for its response. What comes meanwhile is
+			// dropped (it is after the bad byte).
 			var scratch [512]byte
 			if _, err := c.Conn.Read(scratch[:]); err != nil {
 				return 0, err
@@ -88,48 +78,6 @@ func (c *clientConn) Read(p []byte) (int, error) {
 		}
 		return n, err
 	}
-}
-
-// park holds net/http's background read while a handler works on a
-// request, until net/http cancels it (it always does when the handler is
-// done), instead of a read on the socket: net/http starts one for every
-// request, to notice a client that goes away, and the balancer does not
-// need it (it asks the socket itself, before it sends a request that had
-// to wait to an instance: see gone). A read on the socket and its
-// cancellation cost a system call and two wake-ups per request, taken from
-// the Zopes' CPUs. The background read is told apart by its one-byte
-// buffer and no deadline (net/http clears it just before); park returns
-// false for any other read.
-func (c *clientConn) park() bool {
-	c.pmu.Lock()
-	if c.deadline.Load() != deadlineNone || c.closed {
-		c.pmu.Unlock()
-		return false
-	}
-	if c.wake == nil {
-		c.wake = make(chan struct{}, 1)
-	}
-	c.parking = true
-	c.pmu.Unlock()
-	<-c.wake
-	return true
-}
-
-// unpark ends park's wait (pmu held).
-func (c *clientConn) unparkLocked() {
-	if c.parking {
-		c.parking = false
-		c.wake <- struct{}{}
-	}
-}
-
-// Close implements net.Conn; a background read held in park ends.
-func (c *clientConn) Close() error {
-	c.pmu.Lock()
-	c.closed = true
-	c.unparkLocked()
-	c.pmu.Unlock()
-	return c.Conn.Close()
 }
 
 // gone says whether the client has closed its connection (or sent no more
@@ -178,16 +126,8 @@ func (c *clientConn) SetDeadline(t time.Time) error {
 	return c.Conn.SetDeadline(t)
 }
 
-// setKind notes the kind of read deadline; one in the past (net/http
-// cancelling its background read) ends park's wait.
-func (c *clientConn) setKind(k int32) {
-	c.pmu.Lock()
-	c.deadline.Store(k)
-	if k == deadlinePast {
-		c.unparkLocked()
-	}
-	c.pmu.Unlock()
-}
+// setKind notes the kind of read deadline.
+func (c *clientConn) setKind(k int32) { c.deadline.Store(k) }
 
 func deadlineKind(t time.Time) int32 {
 	switch {
@@ -226,23 +166,4 @@ func clientIP(remote string) string {
 		return h
 	}
 	return remote
-}
-
-// clientListener wraps each accepted connection in a clientConn.
-type clientListener struct{ net.Listener }
-
-// Accept implements net.Listener.
-func (l clientListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &clientConn{Conn: c, ip: clientIP(c.RemoteAddr().String())}, nil
-}
-
-type connKey struct{}
-
-// withConn puts the connection in the context net/http gives its requests.
-func withConn(ctx context.Context, c net.Conn) context.Context {
-	return context.WithValue(ctx, connKey{}, c)
 }

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -12,8 +13,9 @@ import (
 	"time"
 )
 
-// The proxy path runs on the standard library: net/http's server in front
-// (with the checks of framing.go on each connection), and to each backend
+// The proxy path runs on the standard library's HTTP/1 parsers: a
+// connection loop of the balancer's own around http.ReadRequest in front
+// (serve.go, with the checks of framing.go on each connection), and to each backend
 // address a pool of connections spoken to with net/http's own request
 // writer and response reader (upstream.go). Request bodies are read whole before an
 // instance is chosen and responses whole before the client gets them (in
@@ -62,19 +64,16 @@ var (
 // give up after seconds, not milliseconds; the check is a system call).
 const goneCheckAfter = 100 * time.Millisecond
 
-// handler serves the requests that come on listener k (0: Server.Public,
-// k: Server.Extra[k-1]) with the backends' address for that listener.
-func (lb *Balancer) handler(k int) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { lb.serveOn(w, r, k) })
+// ServeHTTP proxies a request as if it came on the public listener.
+func (lb *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	lb.serve(r.Context(), w, r, 0, nil)
 }
 
-// ServeHTTP proxies a request as if it came on the public listener.
-func (lb *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) { lb.serveOn(w, r, 0) }
-
-// serveOn proxies one request that came on listener k.
-func (lb *Balancer) serveOn(w http.ResponseWriter, r *http.Request, k int) {
+// serve proxies one request that came on listener k over client
+// connection cc (nil: not known), waiting in the queue with ctx (which
+// ends when the client goes).
+func (lb *Balancer) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, k int, cc *clientConn) {
 	ip := ""
-	cc, _ := r.Context().Value(connKey{}).(*clientConn)
 	if cc != nil {
 		cc.inHandler.Store(true)
 		defer cc.inHandler.Store(false)
@@ -140,7 +139,7 @@ func (lb *Balancer) serveOn(w http.ResponseWriter, r *http.Request, k int) {
 	var tried []*Backend
 	reached := false
 	for {
-		b, home, waited, err := lb.acquireWait(r.Context(), hash, keyed, prefer, tried)
+		b, home, waited, err := lb.acquireWait(ctx, hash, keyed, prefer, tried)
 		if err == nil && waited >= goneCheckAfter && cc != nil && cc.gone() {
 			// Its client went away while it waited: no Zope works on it.
 			lb.release(b, 0, false)
@@ -149,7 +148,8 @@ func (lb *Balancer) serveOn(w http.ResponseWriter, r *http.Request, k int) {
 		}
 		if err != nil {
 			switch {
-			case r.Context().Err() != nil: // the client has gone
+			case ctx.Err() != nil: // the client went away while it waited
+				lb.m.abandoned.Inc()
 			case errors.Is(err, ErrNoneUp) && !reached:
 				lb.unavailable(w)
 			case errors.Is(err, ErrNoneUp), len(tried) > 0 && errors.Is(err, ErrQueueTimeout):

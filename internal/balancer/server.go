@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -50,29 +49,17 @@ func (s *Server) Run(ctx context.Context) error {
 	if want := s.LB.listeners() - 1; len(s.Extra) != want {
 		return fmt.Errorf("%d extra listeners for backends with %d extra addresses", len(s.Extra), want)
 	}
-	// ReadTimeout and WriteTimeout are set per request by the handler: the
-	// body's deadline once the headers are in, the client's to take the
-	// response once it is ready (net/http's would also count the time the
-	// request waits for, and at, a Zope).
-	newServer := func(h http.Handler) *http.Server {
-		return &http.Server{
-			Handler:                      h,
-			ReadHeaderTimeout:            rht,
-			IdleTimeout:                  IdleTimeout,
-			MaxHeaderBytes:               MaxHeaderBytes - 4<<10, // net/http allows 4 KiB beyond it
-			DisableGeneralOptionsHandler: true,                   // OPTIONS * goes to Zope
-			ConnContext:                  withConn,
-			ErrorLog:                     stdlog.New(serverLog{log}, "", 0),
-		}
-	}
-	var servers []*http.Server
-	for k := range 1 + len(s.Extra) {
-		servers = append(servers, newServer(s.LB.handler(k)))
-	}
+	// The body's read deadline and the client's write deadline are set per
+	// request by the handler: the body's once the headers are in, the
+	// client's to take the response once it is ready (a server-wide one
+	// would also count the time the request waits for, and at, a Zope).
 	listeners := append([]net.Listener{s.Public}, s.Extra...)
-	errc := make(chan error, len(servers)+1)
-	for i, srv := range servers {
-		go func() { errc <- srv.Serve(clientListener{listeners[i]}) }()
+	var fronts []*frontServer
+	errc := make(chan error, len(listeners)+1)
+	for k, l := range listeners {
+		fs := &frontServer{lb: s.LB, k: k, ln: l, rht: rht, log: log, conns: map[*frontConn]struct{}{}}
+		fronts = append(fronts, fs)
+		go func() { errc <- fs.serve() }()
 	}
 	var adm *http.Server
 	if s.Admin != nil {
@@ -87,12 +74,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
 	defer cancel()
-	for _, srv := range servers {
-		if e := srv.Shutdown(sctx); e != nil {
-			srv.Close()
-			if err == nil {
-				err = e
-			}
+	for _, fs := range fronts {
+		if e := fs.shutdown(sctx); e != nil && err == nil {
+			err = e
 		}
 	}
 	if adm != nil {
@@ -103,20 +87,6 @@ func (s *Server) Run(ctx context.Context) error {
 		err = nil
 	}
 	return err
-}
-
-// serverLog takes net/http's server messages (an accept error, a handler
-// that panicked) to the log as warnings; its note on every request whose
-// query has a semicolon is left out (the query reaches Zope as it came).
-type serverLog struct{ l *slog.Logger }
-
-// Write implements io.Writer.
-func (s serverLog) Write(p []byte) (int, error) {
-	msg := strings.TrimSpace(string(p))
-	if !strings.Contains(msg, "URL query contains semicolon") {
-		s.l.Warn(msg)
-	}
-	return len(p), nil
 }
 
 // ParseBackends reads a comma-separated host:port list into backends named

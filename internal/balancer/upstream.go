@@ -249,7 +249,8 @@ func (pc *upConn) roundTrip(req *http.Request, b *body, deadline time.Time) (*ht
 // writeHead writes req's request line and header section in HTTP/1.1 wire
 // format, as net/http's Request.Write would (without sorting the header
 // names, which costs a tenth of the request's CPU). Names and values come
-// from net/http's server, which has checked them (no CR, LF or NUL), or from
+// from the client connection loop, which has checked them (checkRequest: no
+// CR, LF or NUL), or from
 // the balancer. The length is req.ContentLength, stated for any body and for
 // POST, PUT and PATCH without one.
 func writeHead(bw *bufio.Writer, req *http.Request) error {
