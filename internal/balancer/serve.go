@@ -178,6 +178,7 @@ func (fc *frontConn) serve() {
 			buf = buf[:runtime.Stack(buf, false)]
 			s.log.Warn("panic serving a request", "client", c.ip, "panic", fmt.Sprint(v), "stack", string(buf))
 		}
+		fc.qc.stop() // a handler that panicked left it
 		c.Close()
 		br.Reset(nil)
 		readerPool.Put(br)
