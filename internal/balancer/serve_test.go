@@ -1,0 +1,167 @@
+package balancer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The connection loop answers what net/http's server answers, and keeps
+// or closes the connection as it would.
+func TestServeConnectionRules(t *testing.T) {
+	addr := scriptedZope(t, func(r *http.Request, body string) (string, bool) {
+		return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(r.URL.Path+body), r.URL.Path+body), false
+	})
+	for name, tc := range map[string]struct {
+		req       string
+		code      int
+		keepAlive string // the response's Connection header, close taken out
+		open      bool   // the connection stays open
+	}{
+		"HTTP/1.1":                 {"GET /a HTTP/1.1\r\nHost: z\r\n\r\n", 200, "", true},
+		"HTTP/1.1 close":           {"GET /a HTTP/1.1\r\nHost: z\r\nConnection: close\r\n\r\n", 200, "", false},
+		"HTTP/1.0 keep-alive":      {"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 200, "keep-alive", true},
+		"HTTP/1.0":                 {"GET /a HTTP/1.0\r\n\r\n", 200, "", false},
+		"HTTP/2.0":                 {"GET /a HTTP/2.0\r\nHost: z\r\n\r\n", 505, "", false},
+		"no Host":                  {"GET /a HTTP/1.1\r\n\r\n", 400, "", false},
+		"bad Host":                 {"GET /a HTTP/1.1\r\nHost: a b\r\n\r\n", 400, "", false},
+		"bad header name":          {"GET /a HTTP/1.1\r\nHost: z\r\nX\x01Y: 1\r\n\r\n", 400, "", false},
+		"unknown Expect":           {"PUT /a HTTP/1.1\r\nHost: z\r\nExpect: later\r\nContent-Length: 1\r\n\r\nx", 417, "", false},
+		"unknown transfer coding":  {"PUT /a HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "", false},
+		"chunked body, keep-alive": {"PUT /a HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nbc\r\n0\r\n\r\n", 200, "", true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, br := rawFront(t, addr)
+			resp, _ := exchange(t, c, br, tc.req, "GET")
+			assert.Equal(t, tc.code, resp.StatusCode)
+			assert.Equal(t, tc.keepAlive, resp.Header.Get("Connection"))
+			assert.Equal(t, !tc.open, resp.Close)
+			if tc.code == 200 {
+				assert.NotEmpty(t, resp.Header.Get("Date"))
+			}
+			if tc.open {
+				resp, body := exchange(t, c, br, "GET /next HTTP/1.1\r\nHost: z\r\n\r\n", "GET")
+				assert.Equal(t, 200, resp.StatusCode)
+				assert.Equal(t, "/next", body)
+			} else {
+				_, err := br.ReadByte()
+				assert.ErrorIs(t, err, io.EOF)
+			}
+		})
+	}
+}
+
+// A response whose length is not known is sent chunked to an HTTP/1.1
+// client and up to the connection's end to an HTTP/1.0 one.
+func TestServeUnknownLength(t *testing.T) {
+	for name, tc := range map[string]struct {
+		req     string
+		chunked bool
+	}{
+		"HTTP/1.1": {"GET / HTTP/1.1\r\nHost: z\r\n\r\n", true},
+		"HTTP/1.0": {"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(tc.req)))
+			require.NoError(t, err)
+			var out bytes.Buffer
+			fc := &frontConn{s: &frontServer{}, body: reqBody{done: true}}
+			w := &frontWriter{fc: fc, bw: bufio.NewWriter(&out), h: http.Header{}}
+			w.reset(req)
+			w.Header()["Content-Type"] = valPlainText
+			_, err = io.WriteString(w, "hello ")
+			require.NoError(t, err)
+			_, err = io.WriteString(w, "world")
+			require.NoError(t, err)
+			w.finish()
+			require.NoError(t, w.err)
+			raw := out.String()
+			if tc.chunked {
+				assert.True(t, strings.HasPrefix(raw, "HTTP/1.1 200 OK\r\n"), "%q", raw)
+				assert.Contains(t, raw, "Transfer-Encoding: chunked\r\n")
+				assert.True(t, strings.HasSuffix(raw, "\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n"), "%q", raw)
+				assert.True(t, w.keep)
+			} else {
+				assert.True(t, strings.HasPrefix(raw, "HTTP/1.0 200 OK\r\n"), "%q", raw)
+				assert.NotContains(t, raw, "Transfer-Encoding")
+				assert.NotContains(t, raw, "Connection: keep-alive")
+				assert.True(t, strings.HasSuffix(raw, "\r\n\r\nhello world"), "%q", raw)
+				assert.False(t, w.keep, "the body ends with the connection")
+			}
+		})
+	}
+}
+
+// A request whose client goes away while it waits in the queue leaves the
+// queue then, not only when a slot comes free.
+func TestServeGoneClientLeavesQueue(t *testing.T) {
+	a := newZope(t, true)
+	lb, front := newLB(t, Config{QueueTimeout: 20 * time.Second}, a)
+	done := make(chan int, 2)
+	for range 2 { // the cap
+		go func() { c, _, _ := get(t, front.URL); done <- c }()
+	}
+	require.Eventually(t, func() bool { return a.cur.Load() == 2 }, 2*time.Second, time.Millisecond)
+	c, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
+	require.NoError(t, err)
+	_, err = io.WriteString(c, "GET /gone HTTP/1.1\r\nHost: z\r\n\r\n")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return lb.Status().Queue == 1 }, 2*time.Second, time.Millisecond)
+	c.Close()
+	require.Eventually(t, func() bool { return lb.Status().Queue == 0 }, 2*time.Second, time.Millisecond, "no slot came free")
+	assert.Contains(t, metricsText(t, lb), "zenpatch_balancer_abandoned_total 1")
+	a.gate <- struct{}{}
+	a.gate <- struct{}{}
+	assert.Equal(t, http.StatusOK, <-done)
+	assert.Equal(t, http.StatusOK, <-done)
+}
+
+// Shutdown closes idle connections at once and lets a request in flight
+// finish, its connection then closed.
+func TestServeShutdown(t *testing.T) {
+	a := newZope(t, true)
+	lb, err := New(Config{SlowStart: -1, HealthInterval: time.Hour}, []BackendSpec{{Addr: a.addr(), Cap: 2}})
+	require.NoError(t, err)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	go func() { stopped <- (&Server{LB: lb, Public: l}).Run(ctx) }()
+
+	idle, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	defer idle.Close()
+	busy, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	defer busy.Close()
+	_, err = io.WriteString(busy, "GET / HTTP/1.1\r\nHost: z\r\n\r\n")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return a.cur.Load() == 1 }, 2*time.Second, time.Millisecond)
+
+	cancel()
+	idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = idle.Read(make([]byte, 1))
+	assert.ErrorIs(t, err, io.EOF, "the idle connection is closed")
+	select {
+	case <-stopped:
+		t.Fatal("Run returned with a request in flight")
+	default:
+	}
+	a.gate <- struct{}{}
+	busy.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, body := readResp(t, bufio.NewReader(busy), "GET")
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.NotEmpty(t, body)
+	assert.True(t, resp.Close, "the connection closes after its last response")
+	require.NoError(t, <-stopped)
+}
