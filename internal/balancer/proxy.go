@@ -64,6 +64,10 @@ var (
 // give up after seconds, not milliseconds; the check is a system call).
 const goneCheckAfter = 100 * time.Millisecond
 
+// queueLeaver is a queue context (see queueCtx) that watches the client
+// while its request waits in the queue, until told the request left it.
+type queueLeaver interface{ leftQueue() }
+
 // ServeHTTP proxies a request as if it came on the public listener.
 func (lb *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	lb.serve(r.Context(), w, r, 0, nil)
@@ -140,6 +144,9 @@ func (lb *Balancer) serve(ctx context.Context, w http.ResponseWriter, r *http.Re
 	reached := false
 	for {
 		b, home, waited, err := lb.acquireWait(ctx, hash, keyed, prefer, tried)
+		if q, ok := ctx.(queueLeaver); ok {
+			q.leftQueue() // no more checks on the client while a Zope works
+		}
 		if err == nil && waited >= goneCheckAfter && cc != nil && cc.gone() {
 			// Its client went away while it waited: no Zope works on it.
 			lb.release(b, 0, false)

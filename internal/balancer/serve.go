@@ -178,7 +178,7 @@ func (fc *frontConn) serve() {
 			buf = buf[:runtime.Stack(buf, false)]
 			s.log.Warn("panic serving a request", "client", c.ip, "panic", fmt.Sprint(v), "stack", string(buf))
 		}
-		fc.qc.stop() // a handler that panicked left it
+		fc.qc.leftQueue() // a handler that panicked left it running
 		c.Close()
 		br.Reset(nil)
 		readerPool.Put(br)
@@ -241,7 +241,7 @@ func (fc *frontConn) serve() {
 		w.reset(req)
 		fc.qc = queueCtx{c: c}
 		s.lb.serve(&fc.qc, w, req, s.k, c)
-		fc.qc.stop()
+		fc.qc.leftQueue()
 		w.finish()
 		if w.err != nil {
 			return
@@ -285,9 +285,11 @@ func checkRequest(req *http.Request) (int, string) {
 	if req.ProtoMajor != 1 {
 		return http.StatusHTTPVersionNotSupported, "unsupported protocol version"
 	}
-	// http.ReadRequest takes the Host header out into req.Host: an empty
-	// one counts as missing (nginx refuses it too), and a second one is
-	// not seen.
+	// http.ReadRequest refuses a second Host header itself and takes the
+	// one into req.Host, so that an empty one cannot be told from none:
+	// both are refused in HTTP/1.1, as nginx does (Zope builds its links
+	// from the Host it gets; with none, it would name the instance's own
+	// address to the user).
 	switch {
 	case req.ProtoAtLeast(1, 1) && req.Host == "" && req.Method != http.MethodConnect:
 		return http.StatusBadRequest, "missing required Host header"
@@ -371,17 +373,22 @@ func (b *reqBody) Read(p []byte) (int, error) {
 func (b *reqBody) Close() error { return nil }
 
 // queueCtx is the context a request waits in the queue with: it ends when
-// the client goes away. It checks that only while it is asked for (while
-// the request is queued), every goneCheckAfter.
+// the client goes away. It asks the socket only while the request is
+// queued: the first call of Done (acquireWait makes it once the request
+// has to wait) starts a check every goneCheckAfter, and leftQueue (the
+// proxy calls it as soon as acquireWait returns) ends it; no check runs
+// while a Zope works on the request.
 type queueCtx struct {
-	c *clientConn
-	w *goneWatch
+	c    *clientConn
+	w    *goneWatch
+	gone bool // the watch saw the client gone before it ended
 }
 
 type goneWatch struct {
-	done chan struct{}
-	stop chan struct{}
-	gone atomic.Bool
+	done   chan struct{} // closed when the client is gone
+	stop   chan struct{} // closed to end the watch
+	exited chan struct{} // closed when the watch's goroutine has returned
+	gone   atomic.Bool
 }
 
 // Deadline implements context.Context.
@@ -390,10 +397,11 @@ func (q *queueCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
 // Done implements context.Context: the first call starts the watch.
 func (q *queueCtx) Done() <-chan struct{} {
 	if q.w == nil {
-		gw := &goneWatch{done: make(chan struct{}), stop: make(chan struct{})}
+		gw := &goneWatch{done: make(chan struct{}), stop: make(chan struct{}), exited: make(chan struct{})}
 		q.w = gw
 		c := q.c
 		go func() {
+			defer close(gw.exited)
 			t := time.NewTicker(goneCheckAfter)
 			defer t.Stop()
 			for {
@@ -415,7 +423,7 @@ func (q *queueCtx) Done() <-chan struct{} {
 
 // Err implements context.Context.
 func (q *queueCtx) Err() error {
-	if q.w != nil && q.w.gone.Load() {
+	if q.gone || q.w != nil && q.w.gone.Load() {
 		return context.Canceled
 	}
 	return nil
@@ -424,9 +432,11 @@ func (q *queueCtx) Err() error {
 // Value implements context.Context.
 func (q *queueCtx) Value(any) any { return nil }
 
-// stop ends the watch.
-func (q *queueCtx) stop() {
+// leftQueue ends the watch (the request is no longer queued); what it saw
+// stays in Err.
+func (q *queueCtx) leftQueue() {
 	if q.w != nil {
+		q.gone = q.gone || q.w.gone.Load()
 		close(q.w.stop)
 		q.w = nil
 	}

@@ -8,7 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,6 +37,10 @@ func TestServeConnectionRules(t *testing.T) {
 		"HTTP/2.0":                 {"GET /a HTTP/2.0\r\nHost: z\r\n\r\n", 505, "", false},
 		"no Host":                  {"GET /a HTTP/1.1\r\n\r\n", 400, "", false},
 		"bad Host":                 {"GET /a HTTP/1.1\r\nHost: a b\r\n\r\n", 400, "", false},
+		"two Host headers":         {"GET /a HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n", 400, "", false},
+		"empty Host":               {"GET /a HTTP/1.1\r\nHost:\r\n\r\n", 400, "", false},
+		"empty Host, HTTP/1.0":     {"GET /a HTTP/1.0\r\nHost:\r\n\r\n", 200, "", false},
+		"absolute form, two Hosts": {"GET http://z/a HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "", false},
 		"bad header name":          {"GET /a HTTP/1.1\r\nHost: z\r\nX\x01Y: 1\r\n\r\n", 400, "", false},
 		"unknown Expect":           {"PUT /a HTTP/1.1\r\nHost: z\r\nExpect: later\r\nContent-Length: 1\r\n\r\nx", 417, "", false},
 		"unknown transfer coding":  {"PUT /a HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "", false},
@@ -164,4 +170,73 @@ func TestServeShutdown(t *testing.T) {
 	assert.NotEmpty(t, body)
 	assert.True(t, resp.Close, "the connection closes after its last response")
 	require.NoError(t, <-stopped)
+}
+
+// The queue's watch on the client asks the socket only while the request
+// waits: it stops when the request leaves the queue, and what it saw stays.
+func TestQueueCtxWatch(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	client, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	server, err := l.Accept()
+	require.NoError(t, err)
+	defer server.Close()
+
+	q := &queueCtx{c: &clientConn{Conn: server}}
+	done := q.Done()
+	w := q.w
+	require.NotNil(t, w, "Done starts the watch")
+	q.leftQueue()
+	select {
+	case <-w.exited:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the watch goes on after the request left the queue")
+	}
+	select {
+	case <-done:
+		t.Fatal("a client still there counts as gone")
+	default:
+	}
+	assert.NoError(t, q.Err())
+
+	q = &queueCtx{c: &clientConn{Conn: server}}
+	done = q.Done()
+	client.Close()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("a gone client was not noticed")
+	}
+	assert.ErrorIs(t, q.Err(), context.Canceled)
+	q.leftQueue()
+	assert.ErrorIs(t, q.Err(), context.Canceled, "the verdict stays once the watch ended")
+}
+
+// leaverCtx records when the proxy says the request left the queue.
+type leaverCtx struct {
+	context.Context
+	left atomic.Bool
+}
+
+func (c *leaverCtx) leftQueue() { c.left.Store(true) }
+
+// The proxy tells the queue context that its request left the queue before
+// it sends the request to a Zope (no checks on the client while a Zope
+// works on it).
+func TestProxyLeavesQueueBeforeZope(t *testing.T) {
+	a := newZope(t, true)
+	lb, _ := newLB(t, Config{}, a)
+	ctx := &leaverCtx{Context: context.Background()}
+	req, err := http.NewRequest(http.MethodGet, "http://z/zport/dmd", nil)
+	require.NoError(t, err)
+	rec := httptest.NewRecorder()
+	served := make(chan struct{})
+	go func() { lb.serve(ctx, rec, req, 0, nil); close(served) }()
+	require.Eventually(t, func() bool { return a.cur.Load() == 1 }, 2*time.Second, time.Millisecond)
+	assert.True(t, ctx.left.Load(), "the request reached its Zope with the watch still on")
+	a.gate <- struct{}{}
+	<-served
+	assert.Equal(t, http.StatusOK, rec.Code)
 }
