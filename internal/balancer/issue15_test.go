@@ -496,3 +496,39 @@ func newLBAt(t *testing.T, cfg Config, addr string) (*Balancer, *front) {
 	require.NoError(t, err)
 	return lb, startFront(t, lb)
 }
+
+// A GET on a pooled connection idle for less than recentIdle goes without
+// the peek; one idle longer is peeked at, so that an answer the instance
+// sent unasked before closing (a timeout response) is not taken for the
+// answer to the next request.
+func TestGetAfterUnaskedAnswerOnIdleConnection(t *testing.T) {
+	var n atomic.Int64
+	addr := serveTCP(t, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for {
+			c.SetReadDeadline(time.Now().Add(recentIdle + 200*time.Millisecond))
+			r, err := http.ReadRequest(br)
+			if err != nil {
+				io.WriteString(c, "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+				return
+			}
+			io.Copy(io.Discard, r.Body)
+			if r.Header.Get("User-Agent") != "zenpatch-balancer-health" {
+				n.Add(1)
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	lb, err := New(Config{SlowStart: -1, HealthInterval: time.Hour}, []BackendSpec{{Addr: addr, Cap: 4}})
+	require.NoError(t, err)
+	front := startFront(t, lb)
+	c, body, _ := get(t, front.URL)
+	require.Equal(t, http.StatusOK, c)
+	require.Equal(t, "ok", body)
+	time.Sleep(recentIdle + 500*time.Millisecond) // the 408 waits on the pooled connection
+	c, body, _ = get(t, front.URL)
+	assert.Equal(t, http.StatusOK, c)
+	assert.Equal(t, "ok", body)
+	assert.Equal(t, int64(2), n.Load())
+}

@@ -21,7 +21,7 @@ import (
 // writer goroutines cost about a quarter of the balancer's CPU per request
 // on instant backends; see README, "Balancer figures").
 //
-// A pooled connection is checked before it is used again: if the Zope has
+// A pooled connection is checked before it is used again (see get): if the Zope has
 // closed it while it was idle (its keep-alive timeout, a restart), a peek
 // at the socket finds the end of the stream, and the connection is
 // dropped. A connection that closes just as a request goes out is replaced
@@ -58,8 +58,19 @@ func newUpstream(addr string, dialTimeout time.Duration) *upstream {
 	return &upstream{addr: addr, dialer: net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}, maxIdle: 1024}
 }
 
-// get returns a live pooled connection, or a new one.
-func (u *upstream) get(now time.Time) (*upConn, error) {
+// recentIdle is how long a pooled connection may have been idle and still
+// be used for an idempotent request without the peek (see get).
+const recentIdle = time.Second
+
+// get returns a live pooled connection, or a new one. For an idempotent
+// request (idem), a connection idle less than recentIdle is used without
+// the peek at its socket (a system call per request under load): if the
+// instance closed it meanwhile, no byte of an answer comes and exchange
+// sends the request again on another connection, as net/http's rules
+// allow. A connection idle longer is peeked at, as for any other request:
+// a server may have answered on it unasked before closing (a timeout
+// response), which must not be taken for the answer to this request.
+func (u *upstream) get(now time.Time, idem bool) (*upConn, error) {
 	u.mu.Lock()
 	for n := len(u.idle); n > 0; n = len(u.idle) {
 		pc := u.idle[n-1]
@@ -70,7 +81,7 @@ func (u *upstream) get(now time.Time) (*upConn, error) {
 			continue
 		}
 		u.mu.Unlock()
-		if pc.alive() {
+		if idem && now.Sub(pc.idleAt) < recentIdle && pc.br.Buffered() == 0 || pc.alive() {
 			pc.reused = true
 			return pc, nil
 		}
@@ -181,7 +192,7 @@ func (w countWriter) Write(p []byte) (int, error) {
 // good but the rest of its body is still to be read from resp.Body.
 func (u *upstream) exchange(req *http.Request, body *body, idem bool, rs *body, deadline time.Time) (resp *http.Response, done func(), err error) {
 	for {
-		pc, err := u.get(time.Now())
+		pc, err := u.get(time.Now(), idem)
 		if err != nil {
 			return nil, func() {}, err
 		}
