@@ -431,7 +431,7 @@ func rawZope(t *testing.T, respHeaders string) (addr string, last *atomic.Pointe
 
 // serveTCP accepts connections on loopback until the test ends, each
 // handled by handle in its own goroutine, and returns the address.
-func serveTCP(t *testing.T, handle func(net.Conn)) string {
+func serveTCP(t testing.TB, handle func(net.Conn)) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { l.Close() })

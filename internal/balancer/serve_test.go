@@ -4,13 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -239,4 +243,109 @@ func TestProxyLeavesQueueBeforeZope(t *testing.T) {
 	a.gate <- struct{}{}
 	<-served
 	assert.Equal(t, http.StatusOK, rec.Code)
+}
+
+// lockedBuf is a log destination that tests can read while the balancer
+// writes to it.
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// FuzzServeConn sends arbitrary bytes as a client's connection through the
+// connection loop to a Zope and reads what comes back until the balancer
+// closes: no handler panics, every answer is a well-formed HTTP/1.1
+// response, and the Zope gets no more requests than the client got
+// answers.
+func FuzzServeConn(f *testing.F) {
+	var got atomic.Int64
+	addr := serveTCP(f, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for {
+			r, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			_, _ = io.Copy(io.Discard, r.Body)
+			if r.Header.Get("User-Agent") != "zenpatch-balancer-health" {
+				got.Add(1)
+			}
+			if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); err != nil {
+				return
+			}
+		}
+	})
+	var logs lockedBuf
+	lb, err := New(Config{SlowStart: -1, HealthInterval: time.Hour}, []BackendSpec{{Addr: addr, Cap: 4}})
+	require.NoError(f, err)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(f, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- (&Server{LB: lb, Public: l, Logger: slog.New(slog.NewTextHandler(&logs, nil))}).Run(ctx)
+	}()
+	f.Cleanup(func() { cancel(); <-done })
+	for _, s := range framingSeeds {
+		f.Add([]byte(s))
+	}
+	for _, s := range []string{
+		"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.0\r\n\r\n",
+		"PUT /a HTTP/1.1\r\nHost: z\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc",
+		"GET /a HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+		"GET /a HTTP/2.0\r\nHost: z\r\n\r\n",
+		"HEAD /a HTTP/1.1\r\nHost: z\r\n\r\n",
+		"\x16\x03\x01\x00\xa5\x01\x00",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		c, err := net.Dial("tcp", l.Addr().String())
+		require.NoError(t, err)
+		defer c.Close()
+		require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+		before := got.Load()
+		if _, err := c.Write(in); err != nil {
+			return // the balancer refused and closed early
+		}
+		require.NoError(t, c.(*net.TCPConn).CloseWrite())
+		out, err := io.ReadAll(c)
+		if err != nil && !errors.Is(err, syscall.ECONNRESET) {
+			require.NoError(t, err)
+		}
+		br := bufio.NewReader(bytes.NewReader(out))
+		answers := 0
+		for {
+			if _, err := br.Peek(1); err != nil {
+				break
+			}
+			resp, err := http.ReadResponse(br, nil)
+			require.NoError(t, err, "an answer that is not HTTP: %q", out)
+			assert.True(t, resp.StatusCode >= 100 && resp.StatusCode <= 599, "status %d", resp.StatusCode)
+			if resp.StatusCode < 200 {
+				continue // 100 Continue
+			}
+			answers++
+			if bytes.Contains(in, []byte("HEAD")) {
+				break // a HEAD answer has a length and no body: the rest cannot be framed without the requests
+			}
+			_, err = io.Copy(io.Discard, resp.Body)
+			require.NoError(t, err, "a body cut short: %q", out)
+		}
+		assert.LessOrEqual(t, got.Load()-before, int64(answers)+int64(bytes.Count(in, []byte("HEAD"))), "the Zope got requests whose answers the client did not get")
+		assert.NotContains(t, logs.String(), "panic")
+	})
 }
