@@ -229,8 +229,9 @@ func (fc *frontConn) serve() {
 		fc.body = reqBody{r: req.Body, done: req.Body == http.NoBody}
 		req.Body = &fc.body
 		if e, ok := req.Header["Expect"]; ok {
-			if req.ProtoAtLeast(1, 1) && len(e) == 1 && strings.EqualFold(strings.TrimSpace(e[0]), "100-continue") {
-				if !fc.body.done {
+			if len(e) == 1 && strings.EqualFold(strings.TrimSpace(e[0]), "100-continue") {
+				// ignored in HTTP/1.0 (RFC 9110 10.1.1), as net/http does
+				if req.ProtoAtLeast(1, 1) && !fc.body.done {
 					fc.body.cont = bw
 				}
 			} else {

@@ -240,3 +240,15 @@ func TestProxyLeavesQueueBeforeZope(t *testing.T) {
 	<-served
 	assert.Equal(t, http.StatusOK, rec.Code)
 }
+
+// RFC 9110 10.1.1: a 100-continue expectation in an HTTP/1.0 request is
+// ignored (net/http's server serves it; no 417, no 100 Continue).
+func TestServeExpectContinueIgnoredInHTTP10(t *testing.T) {
+	addr := scriptedZope(t, func(r *http.Request, body string) (string, bool) {
+		return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(r.URL.Path+body), r.URL.Path+body), false
+	})
+	c, br := rawFront(t, addr)
+	resp, body := exchange(t, c, br, "PUT /a HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx", "PUT")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "/ax", body)
+}
