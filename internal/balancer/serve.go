@@ -204,8 +204,17 @@ func (fc *frontConn) serve() {
 			return
 		}
 		fc.lim.remain = MaxHeaderBytes
-		if _, err := br.Peek(1); err != nil {
-			return
+		// empty lines before the request line are passed over (RFC 9112
+		// 2.2; old clients send one after a POST body), as net/http does
+		for {
+			b, err := br.Peek(1)
+			if err != nil {
+				return
+			}
+			if b[0] != '\r' && b[0] != '\n' {
+				break
+			}
+			_, _ = br.Discard(1)
 		}
 		if !fc.setIdle(false) {
 			return

@@ -252,3 +252,21 @@ func TestServeExpectContinueIgnoredInHTTP10(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, "/ax", body)
 }
+
+// RFC 9112 2.2: empty lines before a request line are ignored; old clients
+// send a CRLF after a POST body, which net/http's server passes over.
+func TestServeEmptyLinesBeforeRequest(t *testing.T) {
+	addr := scriptedZope(t, func(r *http.Request, body string) (string, bool) {
+		return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(r.URL.Path+body), r.URL.Path+body), false
+	})
+	c, br := rawFront(t, addr)
+	resp, body := exchange(t, c, br, "POST /a HTTP/1.1\r\nHost: z\r\nContent-Length: 1\r\n\r\nx\r\n", "POST")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "/ax", body)
+	resp, body = exchange(t, c, br, "GET /next HTTP/1.1\r\nHost: z\r\n\r\n", "GET")
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "the CRLF after the POST body is not a request")
+	assert.Equal(t, "/next", body)
+	resp, body = exchange(t, c, br, "\r\n\r\nGET /third HTTP/1.1\r\nHost: z\r\n\r\n", "GET")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "/third", body)
+}
