@@ -253,6 +253,7 @@ func (fc *frontConn) serve() {
 		s.lb.serve(&fc.qc, w, req, s.k, c)
 		fc.qc.leftQueue()
 		w.finish()
+		_ = c.Conn.SetWriteDeadline(time.Time{}) // the response's (WriteTimeout) ends with it, as in net/http
 		if w.err != nil {
 			return
 		}

@@ -270,3 +270,61 @@ func TestServeEmptyLinesBeforeRequest(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, "/third", body)
 }
+
+// shortWriteConn gives every write deadline set on it 100 ms at most (as
+// if WriteTimeout were 100 ms).
+type shortWriteConn struct{ net.Conn }
+
+func (c shortWriteConn) SetWriteDeadline(t time.Time) error {
+	if !t.IsZero() {
+		t = time.Now().Add(100 * time.Millisecond)
+	}
+	return c.Conn.SetWriteDeadline(t)
+}
+
+type shortWriteListener struct{ net.Listener }
+
+func (l shortWriteListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return shortWriteConn{c}, nil
+}
+
+// The write deadline a response was sent with ends with it, as in
+// net/http's server: a later request on the connection that expects 100
+// Continue gets it, however long ago the response before was sent.
+func TestServeWriteDeadlineEndsWithResponse(t *testing.T) {
+	addr := scriptedZope(t, func(r *http.Request, body string) (string, bool) {
+		return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(r.URL.Path+body), r.URL.Path+body), false
+	})
+	lb, err := New(Config{SlowStart: -1, HealthInterval: time.Hour}, []BackendSpec{{Addr: addr}})
+	require.NoError(t, err)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- (&Server{LB: lb, Public: shortWriteListener{l}}).Run(ctx) }()
+	t.Cleanup(func() { cancel(); assert.NoError(t, <-done) })
+	c, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+
+	resp, _ := exchange(t, c, br, "GET /a HTTP/1.1\r\nHost: z\r\n\r\n", "GET")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	time.Sleep(300 * time.Millisecond) // the response's write deadline passes
+	_, err = io.WriteString(c, "PUT /b HTTP/1.1\r\nHost: z\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+	require.NoError(t, err)
+	line, err := br.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "HTTP/1.1 100 Continue\r\n", line)
+	line, err = br.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "\r\n", line)
+	resp, body := exchange(t, c, br, "body", "PUT")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "/bbody", body)
+}
