@@ -78,7 +78,9 @@ func (s *frontServer) serve() error {
 }
 
 // shutdown stops accepting, closes the idle connections and waits for the
-// others to finish their request; when ctx ends first, it closes them.
+// others to finish their request; when ctx ends first, it closes them and
+// returns, as net/http's Server.Close does (a handler still waiting for a
+// Zope ends on its own; it has no client left to answer).
 func (s *frontServer) shutdown(ctx context.Context) error {
 	s.closing.Store(true)
 	err := s.ln.Close()
@@ -102,7 +104,6 @@ func (s *frontServer) shutdown(ctx context.Context) error {
 		fc.c.Close()
 	}
 	s.mu.Unlock()
-	<-done
 	return ctx.Err()
 }
 

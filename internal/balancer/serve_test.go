@@ -328,3 +328,42 @@ func TestServeWriteDeadlineEndsWithResponse(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, "/bbody", body)
 }
+
+// Past its deadline, shutdown closes the connections whose requests are
+// still at a Zope and returns (Run's ShutdownTimeout, after which zenpatch
+// kills the balancer): it does not wait for the Zope's answer.
+func TestServeShutdownDeadline(t *testing.T) {
+	a := newZope(t, true)
+	lb, err := New(Config{SlowStart: -1, HealthInterval: time.Hour}, []BackendSpec{{Addr: a.addr(), Cap: 2}})
+	require.NoError(t, err)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	fs := &frontServer{lb: lb, ln: l, rht: 5 * time.Second, log: lb.cfg.Logger, conns: map[*frontConn]struct{}{}}
+	served := make(chan error, 1)
+	go func() { served <- fs.serve() }()
+
+	c, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = io.WriteString(c, "GET / HTTP/1.1\r\nHost: z\r\n\r\n")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return a.cur.Load() == 1 }, 2*time.Second, time.Millisecond)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- fs.shutdown(ctx) }()
+	select {
+	case err := <-stopped:
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+	case <-time.After(5 * time.Second):
+		a.gate <- struct{}{}
+		<-stopped
+		t.Fatal("shutdown waited for the Zope past its deadline")
+	}
+	require.NoError(t, <-served)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = c.Read(make([]byte, 1))
+	assert.Error(t, err, "the busy connection is closed")
+	a.gate <- struct{}{} // the handler finishes
+}
