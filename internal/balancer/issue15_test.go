@@ -532,3 +532,32 @@ func TestGetAfterUnaskedAnswerOnIdleConnection(t *testing.T) {
 	assert.Equal(t, "ok", body)
 	assert.Equal(t, int64(2), n.Load())
 }
+
+// A PUT (idempotent) with a body bigger than one write, on a pooled
+// connection idle under recentIdle (no peek) that the instance has closed:
+// the write fails before any answer, and the request goes again on a
+// fresh connection, as a GET's does; not 502.
+func TestPutAfterInstanceClosedRecentIdleConnection(t *testing.T) {
+	addr, served := idleClosingZope(t, 100*time.Millisecond, nil)
+	lb, err := New(Config{SlowStart: -1, HealthInterval: time.Hour}, []BackendSpec{{Addr: addr, Cap: 4}})
+	require.NoError(t, err)
+	front := startFront(t, lb)
+	u := lb.backends[0].upstreams[0]
+	body := strings.Repeat("x", 256<<10)
+	for i := range 3 {
+		req, err := http.NewRequest(http.MethodPut, front.URL+"/zport/dmd/file", strings.NewReader(body))
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode, "PUT %d", i)
+		// the instance closes its side of the pooled connection, well
+		// within recentIdle
+		require.Eventually(t, func() bool {
+			u.mu.Lock()
+			defer u.mu.Unlock()
+			return len(u.idle) == 1 && !u.idle[0].alive()
+		}, 2*time.Second, 5*time.Millisecond)
+	}
+	assert.Equal(t, int64(3), served.Load())
+}

@@ -78,7 +78,9 @@ func (s *frontServer) serve() error {
 }
 
 // shutdown stops accepting, closes the idle connections and waits for the
-// others to finish their request; when ctx ends first, it closes them.
+// others to finish their request; when ctx ends first, it closes them and
+// returns, as net/http's Server.Close does (a handler still waiting for a
+// Zope ends on its own; it has no client left to answer).
 func (s *frontServer) shutdown(ctx context.Context) error {
 	s.closing.Store(true)
 	err := s.ln.Close()
@@ -102,7 +104,6 @@ func (s *frontServer) shutdown(ctx context.Context) error {
 		fc.c.Close()
 	}
 	s.mu.Unlock()
-	<-done
 	return ctx.Err()
 }
 
@@ -204,8 +205,17 @@ func (fc *frontConn) serve() {
 			return
 		}
 		fc.lim.remain = MaxHeaderBytes
-		if _, err := br.Peek(1); err != nil {
-			return
+		// empty lines before the request line are passed over (RFC 9112
+		// 2.2; old clients send one after a POST body), as net/http does
+		for {
+			b, err := br.Peek(1)
+			if err != nil {
+				return
+			}
+			if b[0] != '\r' && b[0] != '\n' {
+				break
+			}
+			_, _ = br.Discard(1)
 		}
 		if !fc.setIdle(false) {
 			return
@@ -229,8 +239,9 @@ func (fc *frontConn) serve() {
 		fc.body = reqBody{r: req.Body, done: req.Body == http.NoBody}
 		req.Body = &fc.body
 		if e, ok := req.Header["Expect"]; ok {
-			if req.ProtoAtLeast(1, 1) && len(e) == 1 && strings.EqualFold(strings.TrimSpace(e[0]), "100-continue") {
-				if !fc.body.done {
+			if len(e) == 1 && strings.EqualFold(strings.TrimSpace(e[0]), "100-continue") {
+				// ignored in HTTP/1.0 (RFC 9110 10.1.1), as net/http does
+				if req.ProtoAtLeast(1, 1) && !fc.body.done {
 					fc.body.cont = bw
 				}
 			} else {
@@ -243,6 +254,7 @@ func (fc *frontConn) serve() {
 		s.lb.serve(&fc.qc, w, req, s.k, c)
 		fc.qc.leftQueue()
 		w.finish()
+		_ = c.Conn.SetWriteDeadline(time.Time{}) // the response's (WriteTimeout) ends with it, as in net/http
 		if w.err != nil {
 			return
 		}

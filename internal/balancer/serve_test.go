@@ -349,3 +349,130 @@ func FuzzServeConn(f *testing.F) {
 		assert.NotContains(t, logs.String(), "panic")
 	})
 }
+
+// RFC 9110 10.1.1: a 100-continue expectation in an HTTP/1.0 request is
+// ignored (net/http's server serves it; no 417, no 100 Continue).
+func TestServeExpectContinueIgnoredInHTTP10(t *testing.T) {
+	addr := scriptedZope(t, func(r *http.Request, body string) (string, bool) {
+		return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(r.URL.Path+body), r.URL.Path+body), false
+	})
+	c, br := rawFront(t, addr)
+	resp, body := exchange(t, c, br, "PUT /a HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx", "PUT")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "/ax", body)
+}
+
+// RFC 9112 2.2: empty lines before a request line are ignored; old clients
+// send a CRLF after a POST body, which net/http's server passes over.
+func TestServeEmptyLinesBeforeRequest(t *testing.T) {
+	addr := scriptedZope(t, func(r *http.Request, body string) (string, bool) {
+		return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(r.URL.Path+body), r.URL.Path+body), false
+	})
+	c, br := rawFront(t, addr)
+	resp, body := exchange(t, c, br, "POST /a HTTP/1.1\r\nHost: z\r\nContent-Length: 1\r\n\r\nx\r\n", "POST")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "/ax", body)
+	resp, body = exchange(t, c, br, "GET /next HTTP/1.1\r\nHost: z\r\n\r\n", "GET")
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "the CRLF after the POST body is not a request")
+	assert.Equal(t, "/next", body)
+	resp, body = exchange(t, c, br, "\r\n\r\nGET /third HTTP/1.1\r\nHost: z\r\n\r\n", "GET")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "/third", body)
+}
+
+// shortWriteConn gives every write deadline set on it 100 ms at most (as
+// if WriteTimeout were 100 ms).
+type shortWriteConn struct{ net.Conn }
+
+func (c shortWriteConn) SetWriteDeadline(t time.Time) error {
+	if !t.IsZero() {
+		t = time.Now().Add(100 * time.Millisecond)
+	}
+	return c.Conn.SetWriteDeadline(t)
+}
+
+type shortWriteListener struct{ net.Listener }
+
+func (l shortWriteListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return shortWriteConn{c}, nil
+}
+
+// The write deadline a response was sent with ends with it, as in
+// net/http's server: a later request on the connection that expects 100
+// Continue gets it, however long ago the response before was sent.
+func TestServeWriteDeadlineEndsWithResponse(t *testing.T) {
+	addr := scriptedZope(t, func(r *http.Request, body string) (string, bool) {
+		return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(r.URL.Path+body), r.URL.Path+body), false
+	})
+	lb, err := New(Config{SlowStart: -1, HealthInterval: time.Hour}, []BackendSpec{{Addr: addr}})
+	require.NoError(t, err)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- (&Server{LB: lb, Public: shortWriteListener{l}}).Run(ctx) }()
+	t.Cleanup(func() { cancel(); assert.NoError(t, <-done) })
+	c, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+
+	resp, _ := exchange(t, c, br, "GET /a HTTP/1.1\r\nHost: z\r\n\r\n", "GET")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	time.Sleep(300 * time.Millisecond) // the response's write deadline passes
+	_, err = io.WriteString(c, "PUT /b HTTP/1.1\r\nHost: z\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+	require.NoError(t, err)
+	line, err := br.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "HTTP/1.1 100 Continue\r\n", line)
+	line, err = br.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "\r\n", line)
+	resp, body := exchange(t, c, br, "body", "PUT")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "/bbody", body)
+}
+
+// Past its deadline, shutdown closes the connections whose requests are
+// still at a Zope and returns (Run's ShutdownTimeout, after which zenpatch
+// kills the balancer): it does not wait for the Zope's answer.
+func TestServeShutdownDeadline(t *testing.T) {
+	a := newZope(t, true)
+	lb, err := New(Config{SlowStart: -1, HealthInterval: time.Hour}, []BackendSpec{{Addr: a.addr(), Cap: 2}})
+	require.NoError(t, err)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	fs := &frontServer{lb: lb, ln: l, rht: 5 * time.Second, log: lb.cfg.Logger, conns: map[*frontConn]struct{}{}}
+	served := make(chan error, 1)
+	go func() { served <- fs.serve() }()
+
+	c, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = io.WriteString(c, "GET / HTTP/1.1\r\nHost: z\r\n\r\n")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return a.cur.Load() == 1 }, 2*time.Second, time.Millisecond)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- fs.shutdown(ctx) }()
+	select {
+	case err := <-stopped:
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+	case <-time.After(5 * time.Second):
+		a.gate <- struct{}{}
+		<-stopped
+		t.Fatal("shutdown waited for the Zope past its deadline")
+	}
+	require.NoError(t, <-served)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = c.Read(make([]byte, 1))
+	assert.Error(t, err, "the busy connection is closed")
+	a.gate <- struct{}{} // the handler finishes
+}

@@ -240,6 +240,11 @@ func (pc *upConn) roundTrip(req *http.Request, b *body, deadline time.Time) (*ht
 		if pc.written == 0 {
 			return nil, fmt.Errorf("%w: %v", errNothingWritten, err)
 		}
+		if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+			// the instance had closed the connection (a pooled one taken
+			// without the peek, see get): no answer can come
+			return nil, fmt.Errorf("%w: %v", errNoAnswer, err)
+		}
 		return nil, err
 	}
 	for {
