@@ -151,12 +151,16 @@ func (lb *Balancer) serve(ctx context.Context, w http.ResponseWriter, r *http.Re
 			// Its client went away while it waited: no Zope works on it.
 			lb.release(b, 0, false)
 			lb.m.abandoned.Inc()
-			return
+			panic(http.ErrAbortHandler) // no answer: the connection is closed
 		}
 		if err != nil {
 			switch {
 			case ctx.Err() != nil: // the client went away while it waited
+				// No answer, the connection closed: a client that only
+				// shut its sending side must not take an empty 200 for
+				// the answer (nginx closes too, and logs 499).
 				lb.m.abandoned.Inc()
+				panic(http.ErrAbortHandler)
 			case errors.Is(err, ErrNoneUp) && !reached:
 				lb.unavailable(w)
 			case errors.Is(err, ErrNoneUp), len(tried) > 0 && errors.Is(err, ErrQueueTimeout):

@@ -476,3 +476,33 @@ func TestServeShutdownDeadline(t *testing.T) {
 	assert.Error(t, err, "the busy connection is closed")
 	a.gate <- struct{}{} // the handler finishes
 }
+
+// A client that shuts its sending side while its request waits in the
+// queue counts as gone (as with nginx): its request leaves the queue and the
+// connection is closed without an answer, not with an empty 200.
+func TestServeHalfClosedClientGetsNoFakeAnswer(t *testing.T) {
+	a := newZope(t, true)
+	lb, front := newLB(t, Config{QueueTimeout: 20 * time.Second}, a)
+	done := make(chan int, 2)
+	for range 2 { // the cap
+		go func() { c, _, _ := get(t, front.URL); done <- c }()
+	}
+	require.Eventually(t, func() bool { return a.cur.Load() == 2 }, 2*time.Second, time.Millisecond)
+	c, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = io.WriteString(c, "GET /half HTTP/1.1\r\nHost: z\r\n\r\n")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return lb.Status().Queue == 1 }, 2*time.Second, time.Millisecond)
+	require.NoError(t, c.(*net.TCPConn).CloseWrite())
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+	out, err := io.ReadAll(c)
+	require.NoError(t, err)
+	assert.Empty(t, string(out), "no answer for a request no Zope worked on")
+	assert.Equal(t, 0, lb.Status().Queue)
+	assert.Contains(t, metricsText(t, lb), "zenpatch_balancer_abandoned_total 1")
+	a.gate <- struct{}{}
+	a.gate <- struct{}{}
+	assert.Equal(t, http.StatusOK, <-done)
+	assert.Equal(t, http.StatusOK, <-done)
+}
