@@ -292,29 +292,14 @@ func TestQueuedRequestsAnsweredWhenLastInstanceGoesDown(t *testing.T) {
 // A client that gives up while its request waits in the queue: no Zope
 // works on its request.
 func TestQueuedRequestOfGoneClientNotSent(t *testing.T) {
-	a := newZope(t, true)
-	lb, front := newLB(t, Config{QueueTimeout: 20 * time.Second}, a)
-	done := make(chan int, 2)
-	for range 2 { // the cap
-		go func() { c, _, _ := get(t, front.URL); done <- c }()
-	}
-	require.Eventually(t, func() bool { return a.cur.Load() == 2 }, 2*time.Second, time.Millisecond)
-	c, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
-	require.NoError(t, err)
-	_, err = io.WriteString(c, "GET /gone HTTP/1.1\r\nHost: z\r\n\r\n")
-	require.NoError(t, err)
-	require.Eventually(t, func() bool { return lb.Status().Queue == 1 }, 2*time.Second, time.Millisecond)
-	c.Close()
+	q := queueBehindFullCap(t, "/gone")
+	q.c.Close()
 	time.Sleep(goneCheckAfter) // a user who gave up
-	a.gate <- struct{}{}       // a slot comes free: the queued request gets it, and finds its client gone
-	require.Eventually(t, func() bool { return lb.Status().Queue == 0 }, 2*time.Second, time.Millisecond)
-	a.gate <- struct{}{}
-	assert.Equal(t, http.StatusOK, <-done)
-	assert.Equal(t, http.StatusOK, <-done)
-	require.Eventually(t, func() bool { return lb.Status().Backends[0].Outstanding == 0 }, 2*time.Second, time.Millisecond)
-	assert.Zero(t, a.cur.Load(), "the gone client's request never reached the Zope")
-	assert.NotEqual(t, "/gone", a.lastReq.Load().URL.Path)
-	assert.Contains(t, metricsText(t, lb), "zenpatch_balancer_abandoned_total 1")
+	q.finish(t)                // slots come free: the queued request finds its client gone
+	require.Eventually(t, func() bool { return q.lb.Status().Backends[0].Outstanding == 0 }, 2*time.Second, time.Millisecond)
+	assert.Zero(t, q.a.cur.Load(), "the gone client's request never reached the Zope")
+	assert.NotEqual(t, "/gone", q.a.lastReq.Load().URL.Path)
+	assert.Contains(t, metricsText(t, q.lb), "zenpatch_balancer_abandoned_total 1")
 }
 
 // metricsText is the balancer's Prometheus exposition.

@@ -18,7 +18,7 @@ import (
 // scriptedZope answers each request but the health checks with the raw
 // response that answer returns for it (the request as Go's server reads it,
 // body included), then closes the connection when close says so.
-func scriptedZope(t *testing.T, answer func(r *http.Request, body string) (raw string, close bool)) string {
+func scriptedZope(t testing.TB, answer func(r *http.Request, body string) (raw string, close bool)) string {
 	return serveTCP(t, func(c net.Conn) {
 		defer c.Close()
 		br := bufio.NewReader(c)

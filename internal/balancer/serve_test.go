@@ -115,25 +115,11 @@ func TestServeUnknownLength(t *testing.T) {
 // A request whose client goes away while it waits in the queue leaves the
 // queue then, not only when a slot comes free.
 func TestServeGoneClientLeavesQueue(t *testing.T) {
-	a := newZope(t, true)
-	lb, front := newLB(t, Config{QueueTimeout: 20 * time.Second}, a)
-	done := make(chan int, 2)
-	for range 2 { // the cap
-		go func() { c, _, _ := get(t, front.URL); done <- c }()
-	}
-	require.Eventually(t, func() bool { return a.cur.Load() == 2 }, 2*time.Second, time.Millisecond)
-	c, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
-	require.NoError(t, err)
-	_, err = io.WriteString(c, "GET /gone HTTP/1.1\r\nHost: z\r\n\r\n")
-	require.NoError(t, err)
-	require.Eventually(t, func() bool { return lb.Status().Queue == 1 }, 2*time.Second, time.Millisecond)
-	c.Close()
-	require.Eventually(t, func() bool { return lb.Status().Queue == 0 }, 2*time.Second, time.Millisecond, "no slot came free")
-	assert.Contains(t, metricsText(t, lb), "zenpatch_balancer_abandoned_total 1")
-	a.gate <- struct{}{}
-	a.gate <- struct{}{}
-	assert.Equal(t, http.StatusOK, <-done)
-	assert.Equal(t, http.StatusOK, <-done)
+	q := queueBehindFullCap(t, "/gone")
+	q.c.Close()
+	require.Eventually(t, func() bool { return q.lb.Status().Queue == 0 }, 2*time.Second, time.Millisecond, "no slot came free")
+	assert.Contains(t, metricsText(t, q.lb), "zenpatch_balancer_abandoned_total 1")
+	q.finish(t)
 }
 
 // Shutdown closes idle connections at once and lets a request in flight
@@ -271,22 +257,9 @@ func (l *lockedBuf) String() string {
 // answers.
 func FuzzServeConn(f *testing.F) {
 	var got atomic.Int64
-	addr := serveTCP(f, func(c net.Conn) {
-		defer c.Close()
-		br := bufio.NewReader(c)
-		for {
-			r, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			_, _ = io.Copy(io.Discard, r.Body)
-			if r.Header.Get("User-Agent") != "zenpatch-balancer-health" {
-				got.Add(1)
-			}
-			if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); err != nil {
-				return
-			}
-		}
+	addr := scriptedZope(f, func(*http.Request, string) (string, bool) {
+		got.Add(1)
+		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false
 	})
 	var logs lockedBuf
 	lb, err := New(Config{SlowStart: -1, HealthInterval: time.Hour}, []BackendSpec{{Addr: addr, Cap: 4}})
@@ -481,28 +454,50 @@ func TestServeShutdownDeadline(t *testing.T) {
 // queue counts as gone (as with nginx): its request leaves the queue and the
 // connection is closed without an answer, not with an empty 200.
 func TestServeHalfClosedClientGetsNoFakeAnswer(t *testing.T) {
+	q := queueBehindFullCap(t, "/half")
+	defer q.c.Close()
+	require.NoError(t, q.c.(*net.TCPConn).CloseWrite())
+	require.NoError(t, q.c.SetReadDeadline(time.Now().Add(5*time.Second)))
+	out, err := io.ReadAll(q.c)
+	require.NoError(t, err)
+	assert.Empty(t, string(out), "no answer for a request no Zope worked on")
+	assert.Equal(t, 0, q.lb.Status().Queue)
+	assert.Contains(t, metricsText(t, q.lb), "zenpatch_balancer_abandoned_total 1")
+	q.finish(t)
+}
+
+// queued is a request waiting in the queue behind a Zope whose cap (2) is
+// taken by two gated requests.
+type queued struct {
+	lb   *Balancer
+	a    *zope
+	c    net.Conn // the queued request's client connection
+	done chan int // the two gated requests' status codes
+}
+
+// queueBehindFullCap fills the cap of one gated Zope and sends a request
+// for path on a connection of its own, once it waits in the queue.
+func queueBehindFullCap(t *testing.T, path string) *queued {
 	a := newZope(t, true)
 	lb, front := newLB(t, Config{QueueTimeout: 20 * time.Second}, a)
-	done := make(chan int, 2)
+	q := &queued{lb: lb, a: a, done: make(chan int, 2)}
 	for range 2 { // the cap
-		go func() { c, _, _ := get(t, front.URL); done <- c }()
+		go func() { c, _, _ := get(t, front.URL); q.done <- c }()
 	}
 	require.Eventually(t, func() bool { return a.cur.Load() == 2 }, 2*time.Second, time.Millisecond)
 	c, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
 	require.NoError(t, err)
-	defer c.Close()
-	_, err = io.WriteString(c, "GET /half HTTP/1.1\r\nHost: z\r\n\r\n")
+	q.c = c
+	_, err = io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: z\r\n\r\n")
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return lb.Status().Queue == 1 }, 2*time.Second, time.Millisecond)
-	require.NoError(t, c.(*net.TCPConn).CloseWrite())
-	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
-	out, err := io.ReadAll(c)
-	require.NoError(t, err)
-	assert.Empty(t, string(out), "no answer for a request no Zope worked on")
-	assert.Equal(t, 0, lb.Status().Queue)
-	assert.Contains(t, metricsText(t, lb), "zenpatch_balancer_abandoned_total 1")
-	a.gate <- struct{}{}
-	a.gate <- struct{}{}
-	assert.Equal(t, http.StatusOK, <-done)
-	assert.Equal(t, http.StatusOK, <-done)
+	return q
+}
+
+// finish lets the two gated requests go and checks they were answered.
+func (q *queued) finish(t *testing.T) {
+	q.a.gate <- struct{}{}
+	q.a.gate <- struct{}{}
+	assert.Equal(t, http.StatusOK, <-q.done)
+	assert.Equal(t, http.StatusOK, <-q.done)
 }
