@@ -176,24 +176,23 @@ func TestQueueCtxWatch(t *testing.T) {
 
 	q := &queueCtx{c: &clientConn{Conn: server}}
 	done := q.Done()
-	w := q.w
-	require.NotNil(t, w, "Done starts the watch")
+	gw := q.w
+	require.NotNil(t, gw, "Done starts the watch")
 	q.leftQueue()
-	select {
-	case <-w.exited:
-	case <-time.After(2 * time.Second):
-		t.Fatal("the watch goes on after the request left the queue")
-	}
+	require.NoError(t, client.Close())
+	time.Sleep(3 * goneCheckAfter) // checks would have seen it by now
+	gw.mu.Lock()
+	assert.False(t, gw.t.Stop(), "the watch's timer is still armed after the request left the queue")
+	gw.mu.Unlock()
 	select {
 	case <-done:
-		t.Fatal("a client still there counts as gone")
+		t.Fatal("the watch went on checking after the request left the queue")
 	default:
 	}
 	assert.NoError(t, q.Err())
 
 	q = &queueCtx{c: &clientConn{Conn: server}}
-	done = q.Done()
-	client.Close()
+	done = q.Done() // its client closed above
 	select {
 	case <-done:
 	case <-time.After(2 * time.Second):
