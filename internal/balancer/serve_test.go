@@ -25,9 +25,7 @@ import (
 // The connection loop answers what net/http's server answers, and keeps
 // or closes the connection as it would.
 func TestServeConnectionRules(t *testing.T) {
-	addr := scriptedZope(t, func(r *http.Request, body string) (string, bool) {
-		return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(r.URL.Path+body), r.URL.Path+body), false
-	})
+	addr := echoZope(t)
 	for name, tc := range map[string]struct {
 		req       string
 		code      int
@@ -325,9 +323,7 @@ func FuzzServeConn(f *testing.F) {
 // RFC 9110 10.1.1: a 100-continue expectation in an HTTP/1.0 request is
 // ignored (net/http's server serves it; no 417, no 100 Continue).
 func TestServeExpectContinueIgnoredInHTTP10(t *testing.T) {
-	addr := scriptedZope(t, func(r *http.Request, body string) (string, bool) {
-		return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(r.URL.Path+body), r.URL.Path+body), false
-	})
+	addr := echoZope(t)
 	c, br := rawFront(t, addr)
 	resp, body := exchange(t, c, br, "PUT /a HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx", "PUT")
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
@@ -337,9 +333,7 @@ func TestServeExpectContinueIgnoredInHTTP10(t *testing.T) {
 // RFC 9112 2.2: empty lines before a request line are ignored; old clients
 // send a CRLF after a POST body, which net/http's server passes over.
 func TestServeEmptyLinesBeforeRequest(t *testing.T) {
-	addr := scriptedZope(t, func(r *http.Request, body string) (string, bool) {
-		return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(r.URL.Path+body), r.URL.Path+body), false
-	})
+	addr := echoZope(t)
 	c, br := rawFront(t, addr)
 	resp, body := exchange(t, c, br, "POST /a HTTP/1.1\r\nHost: z\r\nContent-Length: 1\r\n\r\nx\r\n", "POST")
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
@@ -377,9 +371,7 @@ func (l shortWriteListener) Accept() (net.Conn, error) {
 // net/http's server: a later request on the connection that expects 100
 // Continue gets it, however long ago the response before was sent.
 func TestServeWriteDeadlineEndsWithResponse(t *testing.T) {
-	addr := scriptedZope(t, func(r *http.Request, body string) (string, bool) {
-		return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(r.URL.Path+body), r.URL.Path+body), false
-	})
+	addr := echoZope(t)
 	lb, err := New(Config{SlowStart: -1, HealthInterval: time.Hour}, []BackendSpec{{Addr: addr}})
 	require.NoError(t, err)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -499,4 +491,11 @@ func (q *queued) finish(t *testing.T) {
 	q.a.gate <- struct{}{}
 	assert.Equal(t, http.StatusOK, <-q.done)
 	assert.Equal(t, http.StatusOK, <-q.done)
+}
+
+// echoZope answers each request with its path and body.
+func echoZope(t *testing.T) string {
+	return scriptedZope(t, func(r *http.Request, body string) (string, bool) {
+		return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(r.URL.Path+body), r.URL.Path+body), false
+	})
 }
