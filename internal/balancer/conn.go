@@ -19,11 +19,10 @@ type clientConn struct {
 	net.Conn
 	fr        framing
 	inHandler atomic.Bool // a handler runs for a request of this connection
-	// deadline is the kind of read deadline set last: deadlineNone while a
-	// handler runs, deadlineFuture before a request is read (the header or
-	// idle deadline: the responses before are complete) and while a body
-	// is read.
-	deadline atomic.Int32
+	// timed says a read deadline is set: before a request is read (the
+	// header or idle deadline: the responses before are complete) and
+	// while a body is read; none while a handler waits for a Zope.
+	timed    atomic.Bool
 	answered atomic.Bool // the connection got a refusal from here
 	ip       string      // the client's address, for X-Forwarded-For
 }
@@ -33,13 +32,6 @@ type clientConn struct {
 // anything (the refusal is written already).
 var errRefused = &net.OpError{Op: "read", Net: "tcp", Err: errors.New("request refused by the balancer")}
 
-// Kinds of read deadline.
-const (
-	deadlineNone int32 = iota
-	deadlineFuture
-	deadlinePast
-)
-
 // Read gives the connection loop the client's bytes up to where a request
 // cannot start; after that it refuses the connection with 400 when the
 // loop next reads a request (the responses before are sent by then). A head left
@@ -47,7 +39,7 @@ const (
 func (c *clientConn) Read(p []byte) (int, error) {
 	for {
 		if c.fr.bad.Load() {
-			if !c.inHandler.Load() && c.deadline.Load() == deadlineFuture {
+			if !c.inHandler.Load() && c.timed.Load() {
 				c.refuse("400 Bad Request", "Bad request.\n")
 				return 0, errRefused
 			}
@@ -70,7 +62,7 @@ func (c *clientConn) Read(p []byte) (int, error) {
 				err = nil
 			}
 		}
-		if n == 0 && err != nil && !c.inHandler.Load() && c.deadline.Load() == deadlineFuture && c.fr.midHead() {
+		if n == 0 && err != nil && !c.inHandler.Load() && c.timed.Load() && c.fr.midHead() {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				c.refuse("408 Request Timeout", "Request timeout.\n")
@@ -113,33 +105,19 @@ func (c *clientConn) refuse(status, text string) {
 		strconv.Itoa(len(text))+"\r\nConnection: close\r\n\r\n"+text)
 }
 
-// SetReadDeadline notes what kind of read net/http is about to do (see
-// deadline).
+// SetReadDeadline notes whether a read deadline is set (see timed).
 func (c *clientConn) SetReadDeadline(t time.Time) error {
-	c.setKind(deadlineKind(t))
+	c.timed.Store(!t.IsZero())
 	return c.Conn.SetReadDeadline(t)
 }
 
 // SetDeadline: see SetReadDeadline.
 func (c *clientConn) SetDeadline(t time.Time) error {
-	c.setKind(deadlineKind(t))
+	c.timed.Store(!t.IsZero())
 	return c.Conn.SetDeadline(t)
 }
 
-// setKind notes the kind of read deadline.
-func (c *clientConn) setKind(k int32) { c.deadline.Store(k) }
-
-func deadlineKind(t time.Time) int32 {
-	switch {
-	case t.IsZero():
-		return deadlineNone
-	case t.Unix() < 1e6: // net/http's "a long time ago"
-		return deadlinePast
-	}
-	return deadlineFuture
-}
-
-// ReadFrom lets net/http send a spool file with sendfile.
+// ReadFrom lets the response writer send a spool file with sendfile.
 func (c *clientConn) ReadFrom(r io.Reader) (int64, error) {
 	if rf, ok := c.Conn.(io.ReaderFrom); ok {
 		return rf.ReadFrom(r)
@@ -147,7 +125,7 @@ func (c *clientConn) ReadFrom(r io.Reader) (int64, error) {
 	return io.Copy(struct{ io.Writer }{c.Conn}, r)
 }
 
-// CloseWrite lets net/http close its side first after a refusal (so that
+// CloseWrite lets the connection loop close its side first after a refusal (so that
 // the client reads the answer before the connection goes).
 func (c *clientConn) CloseWrite() error {
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
