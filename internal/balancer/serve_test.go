@@ -44,6 +44,8 @@ func TestServeConnectionRules(t *testing.T) {
 		"empty Host, HTTP/1.0":     {"GET /a HTTP/1.0\r\nHost:\r\n\r\n", 200, "", false},
 		"absolute form, two Hosts": {"GET http://z/a HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "", false},
 		"bad header name":          {"GET /a HTTP/1.1\r\nHost: z\r\nX\x01Y: 1\r\n\r\n", 400, "", false},
+		"space in a header name":   {"GET /a HTTP/1.1\r\nHost: z\r\nX Y: 1\r\n\r\n", 400, "", false},
+		"control byte in a value":  {"GET /a HTTP/1.1\r\nHost: z\r\nX: a\x01b\r\n\r\n", 400, "", false},
 		"unknown Expect":           {"PUT /a HTTP/1.1\r\nHost: z\r\nExpect: later\r\nContent-Length: 1\r\n\r\nx", 417, "", false},
 		"unknown transfer coding":  {"PUT /a HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "", false},
 		"chunked body, keep-alive": {"PUT /a HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nbc\r\n0\r\n\r\n", 200, "", true},
