@@ -221,6 +221,68 @@ func (e *ForeignError) Hint() string {
 	return "zenpatch never overwrites an action file it did not write"
 }
 
+// AddedLineError says an action file zenpatch wrote holds a line it did
+// not write (an administrator's rule or note): install would lose it by
+// rewriting the file, uninstall by removing it.
+type AddedLineError struct {
+	Path string
+	Line int    // 1-based
+	Text string // the line
+}
+
+// Error implements error.
+func (e *AddedLineError) Error() string {
+	return fmt.Sprintf("%s line %d: %q was not written by zenpatch", e.Path, e.Line, e.Text)
+}
+
+// Hint is the next step.
+func (e *AddedLineError) Hint() string {
+	return "move that line to an action file of its own in the same directory (any NAME.action is read), then run again: zenpatch rewrites and removes only what it wrote, and changed nothing"
+}
+
+// addedLine returns the first line of an action file that zenpatch (any
+// version) did not write, or nil: its marker, its header comments, and
+// rules for the Zenoss packages that run 'upgrade --zenhome' are its own.
+func addedLine(p string, data []byte) *AddedLineError {
+	lines := strings.Split(string(data), "\n")
+	if n := len(lines); n > 0 && lines[n-1] == "" {
+		lines = lines[:n-1]
+	}
+	for i, line := range lines {
+		if i == 0 && strings.HasPrefix(line, Marker) ||
+			strings.HasPrefix(line, "# Runs as ") || strings.HasPrefix(line, "# Remove with 'zenpatch hook uninstall'") ||
+			ownRule(line) {
+			continue
+		}
+		return &AddedLineError{Path: p, Line: i + 1, Text: line}
+	}
+	return nil
+}
+
+// ownRule says whether line is a rule zenpatch writes (or wrote in an
+// earlier version: env(1) or runuser -u forms).
+func ownRule(line string) bool {
+	pkg, rest, ok := strings.Cut(line, ":")
+	if !ok {
+		return false
+	}
+	state, cmd, ok := strings.Cut(rest, ":")
+	if !ok || !strings.Contains(cmd, " upgrade --zenhome ") {
+		return false
+	}
+	switch state {
+	case "install", "update", "in":
+	default:
+		return false
+	}
+	for _, p := range Packages {
+		if pkg == p {
+			return true
+		}
+	}
+	return false
+}
+
 // Install writes both action files under root and the record into home
 // (ZENHOME), all or nothing: the action files go in one txn commit, the
 // record before them, and a failure at any step puts back what was there
@@ -245,7 +307,11 @@ func Install(root, home *os.Root, o Options) ([]Result, error) {
 			continue
 		case err == nil && !bytes.HasPrefix(old, []byte(Marker)):
 			return nil, &ForeignError{p}
-		case err != nil && !errors.Is(err, fs.ErrNotExist):
+		case err == nil:
+			if e := addedLine(p, old); e != nil {
+				return nil, e
+			}
+		case !errors.Is(err, fs.ErrNotExist):
 			return nil, err
 		}
 		res = append(res, Result{p, "written"})
@@ -296,12 +362,14 @@ func mkdirs(root *os.Root, writes []txn.Write) ([]string, error) {
 }
 
 // Uninstall removes the action files zenpatch wrote (and only those) and
-// the record.
+// the record. When one of them holds a line zenpatch did not write, it
+// removes nothing and returns an AddedLineError.
 func Uninstall(root, home *os.Root) ([]Result, error) {
 	if err := txn.Recover(root, JournalPath); err != nil {
 		return nil, err
 	}
 	var res []Result
+	var remove []int // indexes in res of the files to remove
 	for _, p := range []string{YumPath, DnfPath} {
 		old, err := txn.ReadFile(root, p)
 		switch {
@@ -309,15 +377,21 @@ func Uninstall(root, home *os.Root) ([]Result, error) {
 			res = append(res, Result{p, "absent"})
 			continue
 		case err != nil:
-			return res, err
+			return nil, err
 		case !bytes.HasPrefix(old, []byte(Marker)):
 			res = append(res, Result{p, "foreign (left alone)"})
 			continue
 		}
-		if err := root.Remove(p); err != nil {
-			return res, err
+		if e := addedLine(p, old); e != nil {
+			return nil, e
 		}
 		res = append(res, Result{p, "removed"})
+		remove = append(remove, len(res)-1)
+	}
+	for _, i := range remove {
+		if err := root.Remove(res[i].Path); err != nil {
+			return res[:i], err
+		}
 	}
 	if err := home.Remove(RecordPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return res, err

@@ -221,3 +221,75 @@ func TestRecordOwnedByZenhomeOwner(t *testing.T) {
 		assert.Equal(t, [2]uint32{65534, 65534}, [2]uint32{st.Uid, st.Gid}, p)
 	}
 }
+
+// A line an administrator added to zenpatch's own action file is never
+// lost: install (which rewrites the file) and uninstall (which removes it)
+// both refuse, naming the file and line, and change nothing.
+func TestAddedLineKept(t *testing.T) {
+	dir, root, homeDir, home := roots(t)
+	_, err := Install(root, home, Options{Zenpatch: "/z", Zenhome: "/opt/zenoss", User: "zenoss"})
+	require.NoError(t, err)
+	yum := filepath.Join(dir, YumPath)
+	f, err := os.OpenFile(yum, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString("zenoss:update:/root/notify-team.sh\n")
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	before, err := os.ReadFile(yum)
+	require.NoError(t, err)
+	rec, err := os.ReadFile(filepath.Join(homeDir, RecordPath))
+	require.NoError(t, err)
+
+	check := func(err error) {
+		t.Helper()
+		var ae *AddedLineError
+		require.ErrorAs(t, err, &ae)
+		assert.Equal(t, &AddedLineError{Path: YumPath, Line: 7, Text: "zenoss:update:/root/notify-team.sh"}, ae)
+		assert.Contains(t, err.Error(), YumPath+` line 7: "zenoss:update:/root/notify-team.sh" was not written by zenpatch`)
+		assert.Contains(t, ae.Hint(), "action file of its own")
+		after, err := os.ReadFile(yum)
+		require.NoError(t, err)
+		assert.Equal(t, string(before), string(after), "the file is unchanged")
+		assert.FileExists(t, filepath.Join(dir, DnfPath), "the other file is not removed either")
+		r, err := os.ReadFile(filepath.Join(homeDir, RecordPath))
+		require.NoError(t, err)
+		assert.Equal(t, string(rec), string(r), "the record is unchanged")
+	}
+	_, err = Install(root, home, Options{Zenpatch: "/z", Zenhome: "/opt/zenoss", User: "root"}) // a rewrite
+	check(err)
+	_, err = Uninstall(root, home)
+	check(err)
+
+	// Once the line has moved to a file of its own, both go through.
+	require.NoError(t, os.WriteFile(yum, before[:len(before)-len("zenoss:update:/root/notify-team.sh\n")], 0o644))
+	res, err := Uninstall(root, home)
+	require.NoError(t, err)
+	assert.Equal(t, []Result{{YumPath, "removed"}, {DnfPath, "removed"}}, res)
+}
+
+func TestAddedLine(t *testing.T) {
+	const head = Marker + ": re-apply the multi-Zope patch after Zenoss upgrades.\n"
+	for name, tc := range map[string]struct {
+		file string
+		line int // 0: none added
+	}{
+		"current":                  {head + "# Runs as zenoss. Log: /opt/zenoss/log/zenpatch.log. Remove with 'zenpatch hook uninstall'.\nzenoss:in:runuser -s /bin/sh zenoss -c 'ZENPATCH=/z /z upgrade --zenhome /opt/zenoss'\n", 0},
+		"first version":            {head + "# Remove with 'zenpatch hook uninstall'. Log: /opt/zenoss/log/zenpatch.log\nzenoss-core:update:env ZENPATCH=/z /z upgrade --zenhome /opt/zenoss\n", 0},
+		"no final newline":         {head + "zenoss:install:ZENPATCH=/z /z upgrade --zenhome /opt/zenoss", 0},
+		"a comment":                {head + "# mine\n", 2},
+		"a blank line":             {head + "\nzenoss:in:ZENPATCH=/z /z upgrade --zenhome /opt/zenoss\n", 2},
+		"another package":          {head + "zenpacks:in:ZENPATCH=/z /z upgrade --zenhome /opt/zenoss\n", 2},
+		"another state":            {head + "zenoss:remove:ZENPATCH=/z /z upgrade --zenhome /opt/zenoss\n", 2},
+		"another command":          {head + "zenoss:in:/z upgrade\n", 2},
+		"marker not on first line": {"zenoss:in:x\n" + head, 1},
+	} {
+		e := addedLine("f.action", []byte(tc.file))
+		if tc.line == 0 {
+			assert.Nil(t, e, name)
+			continue
+		}
+		if assert.NotNil(t, e, name) {
+			assert.Equal(t, tc.line, e.Line, name)
+		}
+	}
+}
