@@ -519,11 +519,11 @@ func (w *frontWriter) WriteHeader(code int) {
 			keep = false
 		}
 	}
+	// The status line says HTTP/1.1 (below), so an HTTP/1.0 client is told
+	// in so many words when the connection ends, as nginx does.
 	switch {
-	case !keep && is11:
-		h["Connection"] = valClose
 	case !keep:
-		delete(h, "Connection")
+		h["Connection"] = valClose
 	case !is11:
 		h["Connection"] = valKeepAlive
 	}
@@ -532,12 +532,11 @@ func (w *frontWriter) WriteHeader(code int) {
 		w.date[0] = httpDate()
 		h["Date"] = w.date[:]
 	}
+	// HTTP/1.1 whatever the request's minor version: a server answers with
+	// the highest it conforms to (RFC 9110 6.2), as net/http and nginx do;
+	// the framing above is what an HTTP/1.0 client can read.
 	bw := w.bw
-	if is11 {
-		_, _ = bw.WriteString("HTTP/1.1 ")
-	} else {
-		_, _ = bw.WriteString("HTTP/1.0 ")
-	}
+	_, _ = bw.WriteString("HTTP/1.1 ")
 	_, _ = bw.Write(strconv.AppendInt(w.scratch[:0], int64(code), 10))
 	_ = bw.WriteByte(' ')
 	text := http.StatusText(code)

@@ -102,7 +102,7 @@ func TestServeUnknownLength(t *testing.T) {
 				assert.True(t, strings.HasSuffix(raw, "\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n"), "%q", raw)
 				assert.True(t, w.keep)
 			} else {
-				assert.True(t, strings.HasPrefix(raw, "HTTP/1.0 200 OK\r\n"), "%q", raw)
+				assert.True(t, strings.HasPrefix(raw, "HTTP/1.1 200 OK\r\n"), "%q", raw, "HTTP/1.1 to an HTTP/1.0 client too (RFC 9110 6.2)")
 				assert.NotContains(t, raw, "Transfer-Encoding")
 				assert.NotContains(t, raw, "Connection: keep-alive")
 				assert.True(t, strings.HasSuffix(raw, "\r\n\r\nhello world"), "%q", raw)
