@@ -9,12 +9,14 @@
 # on a shared 2-core machine one 8-second run varies by ±10 % and more.
 #
 # Needs: apt-get install -y haproxy nginx-light apache2 wrk python3
-# CACHE=1 runs the object-cache workload instead (zodbzope.py stand-ins,
+# CACHE=1 (any value but 0) runs the object-cache workload instead (zodbzope.py stand-ins,
 # the Zenoss UI wrk script, extra hashing rows for HAProxy and nginx) and
 # summarises zenpatch's throughput and p99 against the best other front
 # and the backends' cache hit rate.
 # Knobs as the shared script's: N, C, D, WORK, MAXCONN, CACHE; and RUNS (1).
 set -euo pipefail
+# CACHE=0 means off (the shared script takes any value as on)
+if [ "${CACHE:-}" = 0 ]; then unset CACHE; fi
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 SHARED=${SHARED_BENCH:-$ROOT/../shared/bench}
