@@ -20,16 +20,8 @@ ROOT=$(cd "$HERE/.." && pwd)
 SHARED=${SHARED_BENCH:-$ROOT/../shared/bench}
 for t in nginx wrk python3; do command -v "$t" >/dev/null || { echo "interleave: $t missing: apt-get install -y nginx-light wrk python3" >&2; exit 1; }; done
 ROUNDS=${ROUNDS:-3}; D=${D:-5s}; C=${C:-16}; BASE=${BASE:-19200}
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -f "$TMP/nginx.pid" ] && kill "$(cat "$TMP/nginx.pid")" 2>/dev/null
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-(cd "$ROOT" && go build -o "$TMP/zenpatch" ./cmd/zenpatch)
-B1=127.0.0.1:$((BASE + 1)); B2=127.0.0.1:$((BASE + 2)); FRONT=127.0.0.1:$BASE
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 if [ -n "${FAST:-}" ]; then
   (cd "$SHARED/fastzope" && GOFLAGS='' go build -o "$TMP/fastzope.bin" .)
   "$TMP/fastzope.bin" "$B1" & PIDS+=($!)
@@ -45,11 +37,7 @@ sleep 1
 for p in "${BACKENDS[@]}"; do
   kill -0 "$p" 2>/dev/null || { echo "interleave: a backend did not start (port in use? BASE=$BASE):" >&2; cat "$TMP"/zope*.err >&2 2>/dev/null; exit 1; }
 done
-cat > "$TMP/nginx.conf" <<EOF
-daemon on; pid $TMP/nginx.pid; error_log $TMP/nginx.err; worker_processes 1; events { worker_connections 1024; }
-http { access_log off; upstream zopes { least_conn; keepalive 32; server $B1; server $B2; }
-server { listen $FRONT; location / { proxy_pass http://zopes; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
-EOF
+nginx_conf
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, 1/100 s
 switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches/ {v += $2} /^nonvoluntary_ctxt_switches/ {n += $2} END {print v + 0, n + 0}'; }

@@ -16,25 +16,13 @@ ROOT=$(cd "$HERE/.." && pwd)
 SHARED=${SHARED_BENCH:-$ROOT/../shared/bench}
 for t in perf nginx wrk python3; do command -v "$t" >/dev/null || { echo "schedidle: $t missing: apt-get install -y linux-perf nginx-light wrk python3" >&2; exit 1; }; done
 C=${C:-16}; D=${D:-9s}; SECS=${SECS:-3}; BASE=${BASE:-19250}
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -f "$TMP/nginx.pid" ] && kill "$(cat "$TMP/nginx.pid")" 2>/dev/null
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-(cd "$ROOT" && go build -o "$TMP/zenpatch" ./cmd/zenpatch)
-B1=127.0.0.1:$((BASE + 1)); B2=127.0.0.1:$((BASE + 2)); FRONT=127.0.0.1:$BASE
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 PY=$(python3 -c 'import sys; print(sys.executable)')
 "$PY" "$SHARED/gilzope.py" "${B1#*:}" 2>/dev/null & PIDS+=($!)
 "$PY" "$SHARED/gilzope.py" "${B2#*:}" 2>/dev/null & PIDS+=($!)
 sleep 1
-cat > "$TMP/nginx.conf" <<CONF
-daemon on; pid $TMP/nginx.pid; error_log $TMP/nginx.err; worker_processes 1; events { worker_connections 1024; }
-http { access_log off; upstream zopes { least_conn; keepalive 32; server $B1; server $B2; }
-server { listen $FRONT; location / { proxy_pass http://zopes; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
-CONF
+nginx_conf
 
 record() { # NAME: wrk through the front now listening, perf in the middle
   wrk -t1 -c"$C" -d"$D" --latency "http://$FRONT/" >"$TMP/wrk.txt" &
