@@ -65,6 +65,15 @@ Examples:
 	for _, w := range warnings {
 		fmt.Fprintf(inv.stderr, "zenpatch: warning: %s\nzenpatch: hint: %s\n", w.Msg, w.Hint)
 	}
+	// name the file as the administrator sees it (the error has it under --root)
+	var fe *hook.ForeignError
+	var ae *hook.AddedLineError
+	switch {
+	case errors.As(err, &fe):
+		fe.Path = filepath.Join(absRoot, fe.Path)
+	case errors.As(err, &ae):
+		ae.Path = filepath.Join(absRoot, ae.Path)
+	}
 	if errors.Is(err, os.ErrPermission) {
 		return withHint(err, "the action files live under /etc: run it as root (sudo zenpatch hook …)")
 	}
