@@ -10,6 +10,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
@@ -279,7 +280,8 @@ func (fc *frontConn) readError(err error) {
 		return
 	}
 	var ne net.Error
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) || errors.Is(err, syscall.ECONNRESET) {
+	var ue *url.Error // a malformed request target; it passes for a net.Error too
+	if !errors.As(err, &ue) && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne) || errors.Is(err, syscall.ECONNRESET)) {
 		return // the client went, or its head did not come in time
 	}
 	if strings.Contains(err.Error(), "unsupported transfer encoding") {

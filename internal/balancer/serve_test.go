@@ -46,6 +46,8 @@ func TestServeConnectionRules(t *testing.T) {
 		"bad header name":          {"GET /a HTTP/1.1\r\nHost: z\r\nX\x01Y: 1\r\n\r\n", 400, "", false},
 		"space in a header name":   {"GET /a HTTP/1.1\r\nHost: z\r\nX Y: 1\r\n\r\n", 400, "", false},
 		"control byte in a value":  {"GET /a HTTP/1.1\r\nHost: z\r\nX: a\x01b\r\n\r\n", 400, "", false},
+		"control byte in the path": {"GET /a\x01 HTTP/1.1\r\nHost: z\r\n\r\n", 400, "", false},
+		"control byte, HTTP/1.0":   {"GET /a\x01 HTTP/1.0\r\n\r\n", 400, "", false},
 		"unknown Expect":           {"PUT /a HTTP/1.1\r\nHost: z\r\nExpect: later\r\nContent-Length: 1\r\n\r\nx", 417, "", false},
 		"unknown transfer coding":  {"PUT /a HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "", false},
 		"chunked body, keep-alive": {"PUT /a HTTP/1.1\r\nHost: z\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nbc\r\n0\r\n\r\n", 200, "", true},
@@ -102,7 +104,7 @@ func TestServeUnknownLength(t *testing.T) {
 				assert.True(t, strings.HasSuffix(raw, "\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n"), "%q", raw)
 				assert.True(t, w.keep)
 			} else {
-				assert.True(t, strings.HasPrefix(raw, "HTTP/1.1 200 OK\r\n"), "%q", raw, "HTTP/1.1 to an HTTP/1.0 client too (RFC 9110 6.2)")
+				assert.True(t, strings.HasPrefix(raw, "HTTP/1.1 200 OK\r\n"), "HTTP/1.1 to an HTTP/1.0 client too (RFC 9110 6.2): %q", raw)
 				assert.NotContains(t, raw, "Transfer-Encoding")
 				assert.NotContains(t, raw, "Connection: keep-alive")
 				assert.True(t, strings.HasSuffix(raw, "\r\n\r\nhello world"), "%q", raw)
