@@ -30,6 +30,8 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -237,50 +239,138 @@ func (e *AddedLineError) Error() string {
 
 // Hint is the next step.
 func (e *AddedLineError) Hint() string {
-	return "move that line to an action file of its own in the same directory (any NAME.action is read), then run again: zenpatch rewrites and removes only what it wrote, and changed nothing"
+	return "move that line to an action file of its own in the same directory (the plugins read every NAME.action there), then run again; zenpatch rewrites and removes only what it wrote. Nothing was changed"
 }
 
 // addedLine returns the first line of an action file that zenpatch (any
-// version) did not write, or nil: its marker, its header comments, and
-// rules for the Zenoss packages that run 'upgrade --zenhome' are its own.
+// version) did not write, or nil. Its own lines are: the marker line first,
+// its header comments, and rules for the Zenoss packages that all run one
+// command of the forms ownCommand knows. Blank lines mean nothing to yum or
+// dnf and are passed over; a carriage return anywhere is not zenpatch's
+// (dnf would start a new line there).
 func addedLine(p string, data []byte) *AddedLineError {
 	lines := strings.Split(string(data), "\n")
 	if n := len(lines); n > 0 && lines[n-1] == "" {
 		lines = lines[:n-1]
 	}
+	command := ""
 	for i, line := range lines {
-		if i == 0 && strings.HasPrefix(line, Marker) ||
-			strings.HasPrefix(line, "# Runs as ") || strings.HasPrefix(line, "# Remove with 'zenpatch hook uninstall'") ||
-			ownRule(line) {
-			continue
+		own := false
+		switch {
+		case strings.ContainsRune(line, '\r'):
+		case i == 0:
+			own = line == markerLine
+		case strings.TrimSpace(line) == "" || headerComment.MatchString(line):
+			own = true
+		default:
+			var cmd string
+			cmd, own = ownRule(line)
+			if own && command != "" && cmd != command {
+				own = false // zenpatch writes one command a file
+			}
+			command = cmd
 		}
-		return &AddedLineError{Path: p, Line: i + 1, Text: line}
+		if !own {
+			return &AddedLineError{Path: p, Line: i + 1, Text: line}
+		}
 	}
 	return nil
 }
 
-// ownRule says whether line is a rule zenpatch writes (or wrote in an
-// earlier version: env(1) or runuser -u forms).
-func ownRule(line string) bool {
+// markerLine is the first line of every file zenpatch writes.
+const markerLine = Marker + ": re-apply the multi-Zope patch after Zenoss upgrades."
+
+// headerComment matches the second line zenpatch writes, and the one its
+// first version wrote.
+var headerComment = regexp.MustCompile(`^# Runs as [^ ]+\. Log: .*/log/zenpatch\.log\. Remove with 'zenpatch hook uninstall'\.$|^# Remove with 'zenpatch hook uninstall'\. Log: .*/log/zenpatch\.log$`)
+
+// ownRule says whether line is a rule zenpatch writes, and returns its
+// command: package_filter zenoss or zenoss-core, a state it uses, and a
+// command of ownCommand's forms.
+func ownRule(line string) (string, bool) {
 	pkg, rest, ok := strings.Cut(line, ":")
 	if !ok {
-		return false
+		return "", false
 	}
 	state, cmd, ok := strings.Cut(rest, ":")
-	if !ok || !strings.Contains(cmd, " upgrade --zenhome ") {
-		return false
+	if !ok || !slices.Contains(Packages, pkg) || !ownCommand(cmd) {
+		return "", false
 	}
 	switch state {
 	case "install", "update", "in":
-	default:
-		return false
+		return cmd, true
 	}
-	for _, p := range Packages {
-		if pkg == p {
-			return true
+	return "", false
+}
+
+// ownCommand says whether cmd is one of the commands zenpatch writes
+// (Command), or wrote in its first version, to run 'upgrade':
+//
+//	ZENPATCH=P P upgrade --zenhome H
+//	runuser -s /bin/sh U -c 'ZENPATCH=P P upgrade --zenhome H'
+//	env ZENPATCH=P P upgrade --zenhome H
+//	runuser -u U -- env ZENPATCH=P P upgrade --zenhome H
+//
+// with values bare or in sh quotes, and nothing else the shell would act
+// on: an administrator's "; notify.sh" after it is not zenpatch's.
+func ownCommand(cmd string) bool {
+	w, ok := shWords(cmd)
+	switch {
+	case !ok:
+		return false
+	case len(w) == 6 && w[0] == "runuser" && w[1] == "-s" && w[2] == "/bin/sh" && w[4] == "-c":
+		inner, ok := shWords(w[5])
+		return ok && upgradeWords(inner)
+	case len(w) == 10 && w[0] == "runuser" && w[1] == "-u" && w[3] == "--" && w[4] == "env":
+		return upgradeWords(w[5:])
+	case len(w) == 6 && w[0] == "env":
+		return upgradeWords(w[1:])
+	}
+	return upgradeWords(w)
+}
+
+// upgradeWords matches ZENPATCH=P P upgrade --zenhome H.
+func upgradeWords(w []string) bool {
+	return len(w) == 5 && w[1] != "" && w[0] == "ZENPATCH="+w[1] && w[2] == "upgrade" && w[3] == "--zenhome" && w[4] != ""
+}
+
+// shWords splits s into words as sh would, for the quoting zenpatch uses
+// (single quotes, and double quotes around plain text such as the "'" of
+// '"'"'). ok is false when s holds anything else sh would act on: an
+// operator, an expansion, a comment, a backslash.
+func shWords(s string) (words []string, ok bool) {
+	var w strings.Builder
+	in := false // inside a word
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == ' ' || c == '\t':
+			if in {
+				words, in = append(words, w.String()), false
+				w.Reset()
+			}
+		case c == '\'' || c == '"':
+			j := strings.IndexByte(s[i+1:], c)
+			if j < 0 {
+				return nil, false
+			}
+			q := s[i+1 : i+1+j]
+			if c == '"' && strings.ContainsAny(q, "$`\\") {
+				return nil, false
+			}
+			w.WriteString(q)
+			in = true
+			i += j + 1
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', strings.IndexByte("/._-=+,@%:", c) >= 0:
+			w.WriteByte(c)
+			in = true
+		default:
+			return nil, false
 		}
 	}
-	return false
+	if in {
+		words = append(words, w.String())
+	}
+	return words, true
 }
 
 // Install writes both action files under root and the record into home

@@ -3,6 +3,7 @@ package hook
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -269,19 +270,30 @@ func TestAddedLineKept(t *testing.T) {
 
 func TestAddedLine(t *testing.T) {
 	const head = Marker + ": re-apply the multi-Zope patch after Zenoss upgrades.\n"
+	const rule = "zenoss:in:ZENPATCH=/z /z upgrade --zenhome /opt/zenoss\n"
 	for name, tc := range map[string]struct {
 		file string
 		line int // 0: none added
 	}{
-		"current":                  {head + "# Runs as zenoss. Log: /opt/zenoss/log/zenpatch.log. Remove with 'zenpatch hook uninstall'.\nzenoss:in:runuser -s /bin/sh zenoss -c 'ZENPATCH=/z /z upgrade --zenhome /opt/zenoss'\n", 0},
-		"first version":            {head + "# Remove with 'zenpatch hook uninstall'. Log: /opt/zenoss/log/zenpatch.log\nzenoss-core:update:env ZENPATCH=/z /z upgrade --zenhome /opt/zenoss\n", 0},
-		"no final newline":         {head + "zenoss:install:ZENPATCH=/z /z upgrade --zenhome /opt/zenoss", 0},
-		"a comment":                {head + "# mine\n", 2},
-		"a blank line":             {head + "\nzenoss:in:ZENPATCH=/z /z upgrade --zenhome /opt/zenoss\n", 2},
-		"another package":          {head + "zenpacks:in:ZENPATCH=/z /z upgrade --zenhome /opt/zenoss\n", 2},
-		"another state":            {head + "zenoss:remove:ZENPATCH=/z /z upgrade --zenhome /opt/zenoss\n", 2},
-		"another command":          {head + "zenoss:in:/z upgrade\n", 2},
-		"marker not on first line": {"zenoss:in:x\n" + head, 1},
+		"current, as root":     {head + "# Runs as root. Log: /opt/zenoss/log/zenpatch.log. Remove with 'zenpatch hook uninstall'.\n" + rule + "zenoss-core:in:ZENPATCH=/z /z upgrade --zenhome /opt/zenoss\n", 0},
+		"current, as a user":   {head + "zenoss:update:runuser -s /bin/sh zenoss -c 'ZENPATCH=/z /z upgrade --zenhome /opt/zenoss'\n", 0},
+		"current, quoted":      {head + `zenoss:update:runuser -s /bin/sh 'o'"'"'brien' -c 'ZENPATCH='"'"'/a b/z'"'"' '"'"'/a b/z'"'"' upgrade --zenhome '"'"'/opt/zen oss'"'"''` + "\n", 0},
+		"first version":        {head + "# Remove with 'zenpatch hook uninstall'. Log: /opt/zenoss/log/zenpatch.log\nzenoss-core:update:env ZENPATCH=/z /z upgrade --zenhome /opt/zenoss\n", 0},
+		"first version, user":  {head + "zenoss:update:runuser -u zenoss -- env ZENPATCH=/z /z upgrade --zenhome /opt/zenoss\n", 0},
+		"no final newline":     {head + "zenoss:install:ZENPATCH=/z /z upgrade --zenhome /opt/zenoss", 0},
+		"a blank line":         {head + "\n  \n" + rule, 0},
+		"a comment":            {head + "# mine\n", 2},
+		"a comment like ours":  {head + "# Runs as root, says the admin\n", 2},
+		"another package":      {head + "zenpacks:in:ZENPATCH=/z /z upgrade --zenhome /opt/zenoss\n", 2},
+		"another state":        {head + "zenoss:remove:ZENPATCH=/z /z upgrade --zenhome /opt/zenoss\n", 2},
+		"another command":      {head + "zenoss:in:/z upgrade\n", 2},
+		"a command after ours": {head + "zenoss:in:ZENPATCH=/z /z upgrade --zenhome /opt/zenoss; /root/notify-team.sh\n", 2},
+		"and then":             {head + "zenoss:in:ZENPATCH=/z /z upgrade --zenhome /opt/zenoss && /root/x\n", 2},
+		"inside runuser -c":    {head + "zenoss:in:runuser -s /bin/sh zenoss -c 'ZENPATCH=/z /z upgrade --zenhome /opt/zenoss; /root/x'\n", 2},
+		"a second install":     {head + rule + "zenoss:in:ZENPATCH=/z /z upgrade --zenhome /opt/zenoss2\n", 3},
+		"a carriage return":    {Marker + ": re-apply the multi-Zope patch after Zenoss upgrades.\rzenoss:in:/root/notify.sh\n", 1},
+		"CRLF line ends":       {strings.ReplaceAll(head+rule, "\n", "\r\n"), 1},
+		"marker not first":     {"zenoss:in:x\n" + head, 1},
 	} {
 		e := addedLine("f.action", []byte(tc.file))
 		if tc.line == 0 {
